@@ -1,0 +1,184 @@
+//! Starting, sharing and stopping real clusters, and building clients for them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+
+use crate::audit::AuditLog;
+
+/// The identities every test cluster accepts (bearer tokens from its token file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum User {
+    /// `kubepg-admin`, in `system:masters`.
+    Admin,
+    /// `kubepg-restricted`: no permissions until a test or [`crate::fixtures`] grants some.
+    Restricted,
+}
+
+/// One API server of a [`TestClusters`] run.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The kubeconfig context name (`c1`, `c2`, …).
+    pub name: String,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    admin_token: String,
+    restricted_token: String,
+    ca_pem: String,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    pub fn token(&self, user: User) -> &str {
+        match user {
+            User::Admin => &self.admin_token,
+            User::Restricted => &self.restricted_token,
+        }
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A kube-rs client for this cluster, bound to the calling runtime.
+    pub async fn client(&self, user: User) -> Result<kube::Client> {
+        let file = match user {
+            User::Admin => "kubeconfig",
+            User::Restricted => "kubeconfig-restricted",
+        };
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.dir.join("..").join(file))?;
+        let options = kube::config::KubeConfigOptions {
+            context: Some(self.name.clone()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// The API audit log of this server.
+    pub fn audit(&self) -> AuditLog {
+        AuditLog::new(self.dir.join("audit.log"))
+    }
+}
+
+/// One etcd plus N API servers, torn down when dropped or when the owning process exits.
+#[derive(Debug)]
+pub struct TestClusters {
+    pub clusters: Vec<Cluster>,
+    /// Owned by the script from `up` on: `down` removes it.
+    dir: PathBuf,
+}
+
+impl TestClusters {
+    /// Starts `n` API servers sharing one etcd.
+    pub fn start(n: usize) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("kubepg-test-")
+            .tempdir()?
+            .keep();
+        let out = Command::new(script())
+            .arg("up")
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--clusters")
+            .arg(n.to_string())
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running scripts/test-cluster")?;
+        if !out.status.success() {
+            bail!("scripts/test-cluster up failed ({})", out.status);
+        }
+        let env = read_env(&dir.join("env"))?;
+        let get = |k: &str| {
+            env.get(k)
+                .cloned()
+                .with_context(|| format!("{k} missing from the test-cluster env file"))
+        };
+        let ca_pem = std::fs::read_to_string(get("KUBEPG_TEST_CA")?)?;
+        let clusters = (1..=n)
+            .map(|i| {
+                let cdir = dir.join(format!("c{i}"));
+                let port = std::fs::read_to_string(cdir.join("port"))?;
+                Ok(Cluster {
+                    name: format!("c{i}"),
+                    server: format!("https://127.0.0.1:{}", port.trim()),
+                    admin_token: get("KUBEPG_TEST_ADMIN_TOKEN")?,
+                    restricted_token: get("KUBEPG_TEST_RESTRICTED_TOKEN")?,
+                    ca_pem: ca_pem.clone(),
+                    dir: cdir,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { clusters, dir })
+    }
+
+    /// Clusters shared by every test of one test binary, started on first use.
+    ///
+    /// They live until the test process exits (the script's owner-pid watcher stops them), so a
+    /// test must not assume it is alone on them: use its own namespace or names.
+    pub fn shared(n: usize) -> &'static TestClusters {
+        static SHARED: OnceLock<TestClusters> = OnceLock::new();
+        let c = SHARED.get_or_init(|| match TestClusters::start(n) {
+            Ok(c) => c,
+            Err(e) => panic!("starting shared test clusters: {e:#}"),
+        });
+        assert_eq!(
+            c.clusters.len(),
+            n,
+            "one test binary must ask for the same number of shared clusters"
+        );
+        c
+    }
+
+    pub fn cluster(&self, name: &str) -> &Cluster {
+        self.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no test cluster named {name}"))
+    }
+
+    /// Admin kubeconfig with one context per cluster (`c1`, `c2`, …).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// The same contexts with the restricted user's token.
+    pub fn restricted_kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig-restricted")
+    }
+
+    /// The directory holding the clusters' files, for tests that write more kubeconfigs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for TestClusters {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("down")
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .status();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-cluster")
+}
+
+fn read_env(path: &Path) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path:?}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}

@@ -1,0 +1,12 @@
+//! Real Kubernetes API servers for kubepg's tests.
+//!
+//! [`TestClusters`] starts one etcd and N real `kube-apiserver`s (through `scripts/test-cluster`,
+//! the single owner of those processes), [`fixtures`] seeds them with a realistic, deterministic
+//! set of objects, and [`audit`] reads the API audit log so tests can assert which requests were
+//! made.
+
+pub mod audit;
+mod cluster;
+pub mod fixtures;
+
+pub use cluster::{Cluster, TestClusters, User};

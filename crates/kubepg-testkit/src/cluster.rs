@@ -136,6 +136,44 @@ impl TestClusters {
         c
     }
 
+    /// Two shared clusters seeded once per test binary: `c1` with the standard seed, `c2` with
+    /// two tenants and without the `widgets` CRD (the multi-cluster shape most tests want).
+    pub fn shared_seeded() -> &'static TestClusters {
+        static SEEDED: OnceLock<()> = OnceLock::new();
+        let env = Self::shared(2);
+        SEEDED.get_or_init(|| {
+            // Test functions run inside their own runtimes; seeding gets a runtime of its own
+            // on a separate thread.
+            let seeded = std::thread::scope(|s| {
+                s.spawn(|| -> Result<()> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async {
+                        let c1 = env.cluster("c1").client(User::Admin).await?;
+                        crate::fixtures::seed(&c1, &crate::fixtures::Seed::default()).await?;
+                        let c2 = env.cluster("c2").client(User::Admin).await?;
+                        crate::fixtures::seed(
+                            &c2,
+                            &crate::fixtures::Seed {
+                                crd: false,
+                                tenants: 2,
+                            },
+                        )
+                        .await
+                    })
+                })
+                .join()
+            });
+            match seeded {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("seeding the shared clusters: {e:#}"),
+                Err(_) => panic!("seeding the shared clusters panicked"),
+            }
+        });
+        env
+    }
+
     pub fn cluster(&self, name: &str) -> &Cluster {
         self.clusters
             .iter()
@@ -151,6 +189,59 @@ impl TestClusters {
     /// The same contexts with the restricted user's token.
     pub fn restricted_kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig-restricted")
+    }
+
+    /// Compacts etcd's history up to now, as the API server does every few minutes: every
+    /// continue token and resource version issued before this is expired afterwards.
+    pub fn compact_etcd(&self) -> Result<()> {
+        let env = read_env(&self.dir.join("env"))?;
+        let etcd = env.get("KUBEPG_TEST_ETCD").context("etcd url missing")?;
+        let run = |path: &str, body: &str| -> Result<serde_json::Value> {
+            let out = Command::new("curl")
+                .args(["-sf", "-X", "POST", "-d", body, &format!("{etcd}{path}")])
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "etcd {path} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(serde_json::from_slice(&out.stdout)?)
+        };
+        // Compaction keeps the revision it is given readable, so first write a marker key
+        // (outside every API server's prefix) to move past the revision of any issued token.
+        // The JSON gateway takes base64 keys: "L2t1YmVwZy1tYXJrZXI=" is "/kubepg-marker".
+        let put = run(
+            "/v3/kv/put",
+            r#"{"key":"L2t1YmVwZy1tYXJrZXI=","value":"eA=="}"#,
+        )?;
+        let revision = put["header"]["revision"]
+            .as_str()
+            .context("etcd revision missing")?
+            .to_string();
+        run(
+            "/v3/kv/compaction",
+            &format!(r#"{{"revision":"{revision}","physical":true}}"#),
+        )?;
+        Ok(())
+    }
+
+    /// A kubeconfig with one context, `context`, for `cluster` as `user`: lets a test put the
+    /// same server in a pool twice, or as another identity.
+    pub fn kubeconfig_for(&self, cluster: &str, user: User, context: &str) -> Result<PathBuf> {
+        let c = self.cluster(cluster);
+        let path = self.dir.join(format!("kubeconfig-{context}"));
+        let ca = self.dir.join("pki/ca.crt");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: {context}\n  cluster: {{server: '{}', certificate-authority: '{}'}}\nusers:\n- name: {context}\n  user: {{token: '{}'}}\ncontexts:\n- name: {context}\n  context: {{cluster: {context}, user: {context}}}\n",
+                c.server,
+                ca.display(),
+                c.token(user)
+            ),
+        )?;
+        Ok(path)
     }
 
     /// The directory holding the clusters' files, for tests that write more kubeconfigs.

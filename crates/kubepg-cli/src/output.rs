@@ -1,0 +1,264 @@
+//! Printing query results: an aligned table, JSON or YAML with real types (numbers, booleans,
+//! nested JSON for jsonb columns), or CSV. JSON and CSV stream batch by batch.
+
+use std::io::Write;
+
+use clap::ValueEnum;
+use kubepg_sql::arrow::array::{Array, AsArray};
+use kubepg_sql::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
+use kubepg_sql::arrow::record_batch::RecordBatch;
+use kubepg_sql::arrow::util::display::{ArrayFormatter, FormatOptions};
+use kubepg_sql::columns::PG_TYPE_KEY;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Yaml,
+}
+
+pub struct Printer {
+    format: Format,
+    schema: SchemaRef,
+    headers: bool,
+    /// Table and YAML output need every row before printing.
+    rows: Vec<Vec<Value>>,
+    started: bool,
+    count: usize,
+}
+
+impl Printer {
+    pub fn new(format: Format, schema: SchemaRef, headers: bool) -> Self {
+        Self {
+            format,
+            schema,
+            headers,
+            rows: Vec::new(),
+            started: false,
+            count: 0,
+        }
+    }
+
+    pub fn batch(&mut self, out: &mut impl Write, batch: &RecordBatch) -> anyhow::Result<()> {
+        let rows = to_rows(batch)?;
+        match self.format {
+            Format::Table | Format::Yaml => self.rows.extend(rows),
+            Format::Json => {
+                for row in rows {
+                    out.write_all(if self.started { b",\n  " } else { b"[\n  " })?;
+                    self.started = true;
+                    serde_json::to_writer(&mut *out, &Value::Object(self.object(row)))?;
+                }
+            }
+            Format::Csv => {
+                if !self.started && self.headers {
+                    let names: Vec<String> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| csv_field(f.name()))
+                        .collect();
+                    writeln!(out, "{}", names.join(","))?;
+                }
+                self.started = true;
+                for row in rows {
+                    let cells: Vec<String> = row.iter().map(|v| csv_field(&plain(v))).collect();
+                    writeln!(out, "{}", cells.join(","))?;
+                }
+            }
+        }
+        self.count += batch.num_rows();
+        Ok(())
+    }
+
+    pub fn finish(mut self, out: &mut impl Write) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json => {
+                out.write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
+            }
+            Format::Csv => {
+                if !self.started && self.headers {
+                    let names: Vec<String> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| csv_field(f.name()))
+                        .collect();
+                    writeln!(out, "{}", names.join(","))?;
+                }
+            }
+            Format::Yaml => {
+                let rows: Vec<Value> = std::mem::take(&mut self.rows)
+                    .into_iter()
+                    .map(|r| Value::Object(self.object(r)))
+                    .collect();
+                let text = serde_saphyr::to_string(&rows)?;
+                out.write_all(text.as_bytes())?;
+                if !text.ends_with('\n') {
+                    out.write_all(b"\n")?;
+                }
+            }
+            Format::Table => self.table(out)?,
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    fn object(&self, row: Vec<Value>) -> Map<String, Value> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .zip(row)
+            .collect()
+    }
+
+    fn table(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        let names: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(plain).collect())
+            .collect();
+        let mut widths: Vec<usize> = names
+            .iter()
+            .map(|n| if self.headers { n.chars().count() } else { 0 })
+            .collect();
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+                .trim_end()
+                .to_string()
+        };
+        if self.headers {
+            writeln!(out, "{}", line(&names))?;
+            writeln!(
+                out,
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("-+-")
+            )?;
+        }
+        for row in &cells {
+            writeln!(out, "{}", line(row))?;
+        }
+        if self.headers {
+            writeln!(
+                out,
+                "({} row{})",
+                self.count,
+                if self.count == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A cell as text, the way psql prints it: NULL empty, JSON compact.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "t" } else { "f" }.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The rows of a batch with real JSON types.
+pub fn to_rows(batch: &RecordBatch) -> anyhow::Result<Vec<Vec<Value>>> {
+    let options = FormatOptions::default().with_null("");
+    let schema = batch.schema();
+    let mut columns: Vec<Vec<Value>> = Vec::with_capacity(batch.num_columns());
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let jsonb = field
+            .metadata()
+            .get(PG_TYPE_KEY)
+            .is_some_and(|t| t == "jsonb");
+        let n = array.len();
+        let mut col = Vec::with_capacity(n);
+        match array.data_type() {
+            DataType::Int64 => {
+                let a = array.as_primitive::<Int64Type>();
+                col.extend((0..n).map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::from(a.value(i))
+                    }
+                }));
+            }
+            DataType::Float64 => {
+                let a = array.as_primitive::<Float64Type>();
+                col.extend((0..n).map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        serde_json::Number::from_f64(a.value(i)).map_or(Value::Null, Value::Number)
+                    }
+                }));
+            }
+            DataType::Boolean => {
+                let a = array.as_boolean();
+                col.extend((0..n).map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Bool(a.value(i))
+                    }
+                }));
+            }
+            DataType::Utf8 if jsonb => {
+                let a = array.as_string::<i32>();
+                col.extend((0..n).map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        serde_json::from_str(a.value(i))
+                            .unwrap_or_else(|_| Value::String(a.value(i).to_string()))
+                    }
+                }));
+            }
+            _ => {
+                let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
+                col.extend((0..n).map(|i| {
+                    if array.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(formatter.value(i).to_string())
+                    }
+                }));
+            }
+        }
+        columns.push(col);
+    }
+    Ok((0..batch.num_rows())
+        .map(|i| columns.iter().map(|c| c[i].clone()).collect())
+        .collect())
+}

@@ -1,0 +1,277 @@
+//! What each cluster serves: walking the API discovery endpoints, and caching the result in
+//! memory and on disk so that a warm start answers without re-walking every group.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::live::LiveSource;
+use crate::live::documents::{ApiGroupList, ApiResourceList, ApiVersions};
+use crate::source::{ResourceInfo, Source};
+use crate::{Error, Result};
+
+/// Walks `/api` and `/apis` (preferred versions), keeping every resource that can be listed, and
+/// attaches CRD schemas when the caller may read CustomResourceDefinitions.
+pub(crate) async fn walk(source: &LiveSource) -> Result<Vec<ResourceInfo>> {
+    let mut paths: Vec<(String, String)> = Vec::new();
+    let core: ApiVersions = source.fetch("/api").await?;
+    for version in core.versions {
+        paths.push((String::new(), version));
+    }
+    let groups: ApiGroupList = source.fetch("/apis").await?;
+    for group in groups.groups {
+        let preferred = group
+            .preferred_version
+            .or_else(|| group.versions.into_iter().next());
+        if let Some(gv) = preferred {
+            paths.push((group.name, gv.version));
+        }
+    }
+    let lists = futures::stream::iter(paths)
+        .map(|(group, version)| async move {
+            let path = if group.is_empty() {
+                format!("/api/{version}")
+            } else {
+                format!("/apis/{group}/{version}")
+            };
+            (group, version, source.fetch::<ApiResourceList>(&path).await)
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+
+    let mut resources = Vec::new();
+    for (group, version, list) in lists {
+        let list = match list {
+            Ok(l) => l,
+            // An aggregated API whose backend is down answers 503; the rest of the cluster is
+            // still usable.
+            Err(e) => {
+                tracing::warn!(cluster = source.cluster(), group, version, error = %e, "skipping API group");
+                continue;
+            }
+        };
+        for r in list.resources {
+            if r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
+                continue;
+            }
+            resources.push(ResourceInfo {
+                group: group.clone(),
+                version: version.clone(),
+                singular: if r.singular_name.is_empty() {
+                    r.kind.to_ascii_lowercase()
+                } else {
+                    r.singular_name
+                },
+                kind: r.kind,
+                plural: r.name,
+                short_names: r.short_names,
+                namespaced: r.namespaced,
+                verbs: r.verbs,
+                crd: None,
+            });
+        }
+    }
+    attach_crd_schemas(source, &mut resources).await;
+    resources.sort_by(|a, b| (&a.plural, &a.group).cmp(&(&b.plural, &b.group)));
+    Ok(resources)
+}
+
+async fn attach_crd_schemas(source: &LiveSource, resources: &mut [ResourceInfo]) {
+    if !resources
+        .iter()
+        .any(|r| r.group == "apiextensions.k8s.io" && r.plural == "customresourcedefinitions")
+    {
+        return;
+    }
+    #[derive(Deserialize)]
+    struct CrdList {
+        #[serde(default)]
+        items: Vec<serde_json::Value>,
+    }
+    let list: CrdList = match source
+        .fetch("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        .await
+    {
+        Ok(l) => l,
+        // Without permission to read CRDs, custom resources are still tables, with the common
+        // columns and their bodies as jsonb.
+        Err(e) => {
+            tracing::info!(cluster = source.cluster(), error = %e, "CRD schemas unavailable");
+            return;
+        }
+    };
+    for crd in &list.items {
+        let Some(info) = crate::snapshot::resource_from_crd(crd) else {
+            continue;
+        };
+        if let Some(r) = resources
+            .iter_mut()
+            .find(|r| r.group == info.group && r.plural == info.plural)
+        {
+            r.crd = info.crd;
+        }
+    }
+}
+
+/// One cluster's discovery result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Discovered {
+    /// Seconds since the Unix epoch.
+    pub fetched_at: u64,
+    pub resources: Vec<ResourceInfo>,
+}
+
+impl Discovered {
+    fn age(&self) -> Duration {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Duration::from_secs(now.saturating_sub(self.fetched_at))
+    }
+}
+
+/// How discovery results are kept.
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    /// Where results are kept between runs; `None` keeps them in memory only.
+    pub dir: Option<PathBuf>,
+    /// How long a result is used before the cluster is walked again.
+    pub ttl: Duration,
+    /// A table name no cluster knows triggers a new walk, at most this often.
+    pub miss_interval: Duration,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            ttl: Duration::from_secs(600),
+            miss_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Discovery results per cluster, shared by every session.
+#[derive(Debug)]
+pub struct DiscoveryCache {
+    config: DiscoveryConfig,
+    memory: DashMap<String, Arc<Discovered>>,
+    /// Serialises walks of one cluster so concurrent sessions share a single walk.
+    walking: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl DiscoveryCache {
+    pub fn new(config: DiscoveryConfig) -> Self {
+        Self {
+            config,
+            memory: DashMap::new(),
+            walking: DashMap::new(),
+        }
+    }
+
+    /// The cluster's resources: from memory, else from disk, else by walking it, whichever is
+    /// the first still within the TTL.
+    pub async fn get(&self, source: &dyn Source) -> Result<Arc<Discovered>> {
+        self.get_with(source, self.config.ttl).await
+    }
+
+    /// Walks the cluster again unless its result is younger than `max_age`.
+    pub async fn refresh(&self, source: &dyn Source, max_age: Duration) -> Result<Arc<Discovered>> {
+        self.get_with(source, max_age).await
+    }
+
+    /// A new walk after a table name was not found, rate-limited by `miss_interval`.
+    pub async fn refresh_on_miss(&self, source: &dyn Source) -> Result<Arc<Discovered>> {
+        self.get_with(source, self.config.miss_interval).await
+    }
+
+    /// Forgets every cluster's result, in memory and on disk (the `--refresh` flag).
+    pub fn invalidate(&self) {
+        self.memory.clear();
+        if let Some(dir) = &self.config.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    async fn get_with(&self, source: &dyn Source, max_age: Duration) -> Result<Arc<Discovered>> {
+        let key = source.cluster().to_string();
+        if let Some(d) = self.fresh_in_memory(&key, max_age) {
+            return Ok(d);
+        }
+        let lock = self.walking.entry(key.clone()).or_default().clone();
+        let _walk = lock.lock().await;
+        if let Some(d) = self.fresh_in_memory(&key, max_age) {
+            return Ok(d);
+        }
+        if let Some(d) = self.read_disk(source).filter(|d| d.age() <= max_age) {
+            let d = Arc::new(d);
+            self.memory.insert(key, d.clone());
+            return Ok(d);
+        }
+        let resources = source.discover().await?;
+        let d = Arc::new(Discovered {
+            fetched_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            resources,
+        });
+        if let Err(e) = self.write_disk(source, &d) {
+            tracing::warn!(error = %e, "discovery cache not written");
+        }
+        self.memory.insert(key, d.clone());
+        Ok(d)
+    }
+
+    fn fresh_in_memory(&self, key: &str, max_age: Duration) -> Option<Arc<Discovered>> {
+        self.memory
+            .get(key)
+            .filter(|d| d.age() <= max_age)
+            .map(|d| d.clone())
+    }
+
+    fn disk_path(&self, source: &dyn Source) -> Option<PathBuf> {
+        let dir = self.config.dir.as_ref()?;
+        let key = source.cache_key()?;
+        let safe: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Some(dir.join(format!("{safe}.json")))
+    }
+
+    fn read_disk(&self, source: &dyn Source) -> Option<Discovered> {
+        let bytes = std::fs::read(self.disk_path(source)?).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn write_disk(&self, source: &dyn Source, d: &Discovered) -> Result<()> {
+        let Some(path) = self.disk_path(source) else {
+            return Ok(());
+        };
+        let err = |e: std::io::Error| Error::Cache {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let body = serde_json::to_vec(d).map_err(|e| Error::Cache {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(&tmp, body).map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)
+    }
+}

@@ -1,0 +1,401 @@
+//! A live cluster as a [`Source`]: discovery through the API discovery endpoints and paged LIST
+//! requests with retries, 410 recovery and bounded concurrency.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source};
+use crate::{Error, Result};
+
+/// How a live source talks to its API server.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// Concurrent requests to one cluster.
+    pub per_cluster_requests: usize,
+    /// Deadline of one request (one page).
+    pub request_timeout: Duration,
+    /// Retries of a page on 429, 5xx and broken connections.
+    pub max_retries: u32,
+    /// First retry delay; doubled on each retry, capped at 5 s.
+    pub backoff: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            per_cluster_requests: 8,
+            request_timeout: Duration::from_secs(30),
+            max_retries: 4,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// One API server reached through a kube-rs client.
+#[derive(Clone)]
+pub struct LiveSource {
+    cluster: String,
+    client: kube::Client,
+    cache_key: String,
+    config: LiveConfig,
+    cluster_permits: Arc<Semaphore>,
+    /// Shared by every cluster of a pool: the total number of requests in flight.
+    global_permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSource")
+            .field("cluster", &self.cluster)
+            .field("cache_key", &self.cache_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSource {
+    /// `server` identifies the cluster in the on-disk discovery cache.
+    pub fn new(
+        cluster: impl Into<String>,
+        server: &str,
+        client: kube::Client,
+        config: LiveConfig,
+        global_permits: Arc<Semaphore>,
+    ) -> Self {
+        let cluster = cluster.into();
+        Self {
+            cache_key: format!("{cluster}@{server}"),
+            cluster_permits: Arc::new(Semaphore::new(config.per_cluster_requests.max(1))),
+            cluster,
+            client,
+            config,
+            global_permits,
+        }
+    }
+
+    /// GET `path`, with permits, timeout and retries; the body on 2xx.
+    async fn get(&self, path: &str, stats: Option<&ListStats>) -> Result<bytes::Bytes> {
+        let mut attempt = 0;
+        loop {
+            let outcome = self.get_once(path).await;
+            if let Some(stats) = stats {
+                stats.add(&stats.requests, 1);
+            }
+            let (retryable, wait) = match &outcome {
+                Ok(_) => return outcome,
+                Err(Error::Api { code: 429, .. }) => (true, None),
+                Err(Error::Api { code, .. }) if *code >= 500 => (true, None),
+                Err(Error::Transport { .. }) | Err(Error::Timeout { .. }) => (true, None),
+                Err(_) => (false, None::<Duration>),
+            };
+            if !retryable || attempt >= self.config.max_retries {
+                return outcome;
+            }
+            let delay = wait.unwrap_or_else(|| {
+                (self.config.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(5))
+            });
+            tracing::debug!(cluster = %self.cluster, path, attempt, ?delay, "retrying");
+            if let Some(stats) = stats {
+                stats.add(&stats.retries, 1);
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn get_once(&self, path: &str) -> Result<bytes::Bytes> {
+        let _global = self.global_permits.acquire().await;
+        let _cluster = self.cluster_permits.acquire().await;
+        let request = http::Request::get(path)
+            .header(http::header::ACCEPT, "application/json")
+            .body(kube::client::Body::empty())
+            .map_err(|e| self.decode_error(path, e.to_string()))?;
+        let timeout = self.config.request_timeout;
+        let fut = async {
+            let response = self
+                .client
+                .send(request)
+                .await
+                .map_err(|source| self.transport_error(path, source))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(|source| self.transport_error(path, source))?;
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(self.api_error(path, status.as_u16(), &body))
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                cluster: self.cluster.clone(),
+                path: path.to_string(),
+                seconds: timeout.as_secs(),
+            }),
+        }
+    }
+
+    fn transport_error(&self, path: &str, source: kube::Error) -> Error {
+        Error::Transport {
+            cluster: self.cluster.clone(),
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    fn decode_error(&self, path: &str, message: String) -> Error {
+        Error::Decode {
+            cluster: self.cluster.clone(),
+            path: path.to_string(),
+            message,
+        }
+    }
+
+    fn api_error(&self, path: &str, code: u16, body: &[u8]) -> Error {
+        let status: Option<StatusBody> = serde_json::from_slice(body).ok();
+        let (reason, message) = match status {
+            Some(s) => (s.reason.unwrap_or_default(), s.message.unwrap_or_default()),
+            None => (String::new(), String::from_utf8_lossy(body).into_owned()),
+        };
+        Error::Api {
+            cluster: self.cluster.clone(),
+            verb: "get",
+            path: path.to_string(),
+            code,
+            reason,
+            message,
+        }
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let body = self.get(path, None).await?;
+        serde_json::from_slice(&body).map_err(|e| self.decode_error(path, e.to_string()))
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListBody {
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+/// Where a paged list stands between two pages.
+struct ListState {
+    source: LiveSource,
+    base_path: String,
+    request: ListRequest,
+    stats: Arc<ListStats>,
+    continue_token: Option<String>,
+    emitted: u64,
+    done: bool,
+    /// After a restart of an expired list, the uids already returned, so none repeats.
+    seen: Option<HashSet<String>>,
+    returned: Vec<String>,
+}
+
+impl ListState {
+    fn page_path(&self) -> String {
+        let mut query = form_query(&[
+            ("limit", Some(self.request.page_size.max(1).to_string())),
+            ("continue", self.continue_token.clone()),
+            ("labelSelector", self.request.labels.to_query()),
+            ("fieldSelector", self.request.fields.to_query()),
+        ]);
+        query.insert(0, '?');
+        format!("{}{query}", self.base_path)
+    }
+
+    async fn step(mut self) -> Option<(Result<Page>, ListState)> {
+        if self.done {
+            return None;
+        }
+        let path = self.page_path();
+        let body = match self.source.get(&path, Some(&self.stats)).await {
+            Ok(body) => body,
+            Err(Error::Api { code: 410, .. }) if self.continue_token.is_some() => {
+                return Some(self.restart_expired(&path).await);
+            }
+            Err(e) => {
+                self.done = true;
+                return Some((Err(e), self));
+            }
+        };
+        let page: ListBody = match serde_json::from_slice(&body) {
+            Ok(p) => p,
+            Err(e) => {
+                self.done = true;
+                let err = self.source.decode_error(&path, e.to_string());
+                return Some((Err(err), self));
+            }
+        };
+        self.stats.add(&self.stats.pages, 1);
+        self.stats.add(&self.stats.bytes, body.len() as u64);
+        Some(self.accept(page))
+    }
+
+    /// The continue token outlived etcd's compaction. Restart the list from the beginning and
+    /// drop what was already returned: the caller sees every object once, at a newer version.
+    async fn restart_expired(mut self, path: &str) -> (Result<Page>, ListState) {
+        tracing::info!(cluster = %self.source.cluster, path, "continue token expired (410); restarting the list");
+        self.stats.add(&self.stats.retries, 1);
+        let seen = self.seen.get_or_insert_with(HashSet::new);
+        seen.extend(self.returned.drain(..));
+        self.continue_token = None;
+        (Ok(Page::default()), self)
+    }
+
+    fn accept(mut self, page: ListBody) -> (Result<Page>, ListState) {
+        self.continue_token = page.metadata.continue_token.filter(|t| !t.is_empty());
+        let mut objects = page.items;
+        if let Some(seen) = &self.seen {
+            objects.retain(|o| !seen.contains(uid(o)));
+        }
+        if let Some(limit) = self.request.limit {
+            let room = limit.saturating_sub(self.emitted);
+            objects.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+            if self.emitted + objects.len() as u64 >= limit {
+                self.continue_token = None;
+            }
+        }
+        self.returned
+            .extend(objects.iter().map(|o| uid(o).to_string()));
+        self.emitted += objects.len() as u64;
+        self.stats.add(&self.stats.objects, objects.len() as u64);
+        self.done = self.continue_token.is_none();
+        (Ok(Page { objects }), self)
+    }
+}
+
+fn uid(object: &Value) -> &str {
+    object["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+fn form_query(pairs: &[(&str, Option<String>)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            out.append_pair(k, v);
+        }
+    }
+    out.finish()
+}
+
+#[async_trait]
+impl Source for LiveSource {
+    fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    fn cache_key(&self) -> Option<&str> {
+        Some(&self.cache_key)
+    }
+
+    async fn discover(&self) -> Result<Vec<ResourceInfo>> {
+        crate::discovery::walk(self).await
+    }
+
+    fn list(
+        &self,
+        resource: &ResourceInfo,
+        request: ListRequest,
+        stats: Arc<ListStats>,
+    ) -> BoxStream<'static, Result<Page>> {
+        let state = ListState {
+            source: self.clone(),
+            base_path: resource.list_path(request.namespace.as_deref()),
+            request,
+            stats,
+            continue_token: None,
+            emitted: 0,
+            done: false,
+            seen: None,
+            returned: Vec::new(),
+        };
+        stream::unfold(state, ListState::step).boxed()
+    }
+}
+
+/// The discovery documents a walk reads, decoded leniently: fields kubepg does not use are
+/// ignored so that older and newer servers both parse.
+pub(crate) mod documents {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct ApiVersions {
+        #[serde(default)]
+        pub versions: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ApiGroupList {
+        #[serde(default)]
+        pub groups: Vec<ApiGroup>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ApiGroup {
+        pub name: String,
+        pub preferred_version: Option<GroupVersion>,
+        #[serde(default)]
+        pub versions: Vec<GroupVersion>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct GroupVersion {
+        pub version: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ApiResourceList {
+        #[serde(default)]
+        pub resources: Vec<ApiResource>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ApiResource {
+        pub name: String,
+        #[serde(default)]
+        pub singular_name: String,
+        pub namespaced: bool,
+        pub kind: String,
+        #[serde(default)]
+        pub verbs: Vec<String>,
+        #[serde(default)]
+        pub short_names: Vec<String>,
+    }
+}
+
+impl LiveSource {
+    pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.get_json(path).await
+    }
+}

@@ -1,0 +1,196 @@
+//! Kubernetes objects (parsed JSON) to Arrow record batches, column by column.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::error::Result;
+use serde_json::{Map, Value};
+
+use crate::columns::{ColType, ColumnSpec, Getter, PathSeg, lookup};
+use crate::kinds::{quantity_bytes, quantity_cores};
+
+/// Builds batches of one table's projected columns.
+#[derive(Debug, Clone)]
+pub struct Converter {
+    columns: Vec<ColumnSpec>,
+    schema: SchemaRef,
+    /// Top-level fields some column of the table shows, so `body` leaves them out.
+    claimed: Arc<HashSet<String>>,
+    cluster: Arc<str>,
+    api_version: Arc<str>,
+    kind: Arc<str>,
+}
+
+impl Converter {
+    /// `all` is the table's full column list; `projected` the columns to build, whose schema is
+    /// `schema`.
+    pub fn new(
+        all: &[ColumnSpec],
+        projected: Vec<ColumnSpec>,
+        schema: SchemaRef,
+        cluster: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Self {
+        let mut claimed: HashSet<String> = ["apiVersion", "kind", "metadata"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for c in all {
+            if let Getter::Path(p) | Getter::PathOr(p, _) = &c.get
+                && let Some(PathSeg::Key(k)) = p.first()
+                && p.len() == 1
+            {
+                claimed.insert(k.clone());
+            }
+        }
+        Self {
+            columns: projected,
+            schema,
+            claimed: Arc::new(claimed),
+            cluster: cluster.into(),
+            api_version: api_version.into(),
+            kind: kind.into(),
+        }
+    }
+
+    pub fn convert(&self, objects: &[Value]) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .map(|c| self.column(c, objects))
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(objects.len()));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &options,
+        )?)
+    }
+
+    fn value<'a>(&'a self, c: &'a ColumnSpec, o: &'a Value) -> Cell<'a> {
+        match &c.get {
+            Getter::Cluster => Cell::Str(&self.cluster),
+            Getter::ApiVersion => Cell::Str(o["apiVersion"].as_str().unwrap_or(&self.api_version)),
+            Getter::Kind => Cell::Str(o["kind"].as_str().unwrap_or(&self.kind)),
+            Getter::Path(p) => lookup(o, p).map_or(Cell::Null, Cell::Ref),
+            Getter::PathOr(p, d) => Cell::Ref(lookup(o, p).filter(|v| !v.is_null()).unwrap_or(d)),
+            Getter::Computed(f) => Cell::Owned(f(o)),
+            Getter::Rest => match o.as_object() {
+                Some(map) => {
+                    let rest: Map<String, Value> = map
+                        .iter()
+                        .filter(|(k, _)| !self.claimed.contains(k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if rest.is_empty() {
+                        Cell::Null
+                    } else {
+                        Cell::Owned(Value::Object(rest))
+                    }
+                }
+                None => Cell::Null,
+            },
+        }
+    }
+
+    fn column(&self, c: &ColumnSpec, objects: &[Value]) -> ArrayRef {
+        let n = objects.len();
+        match c.ty {
+            ColType::Text | ColType::Json => {
+                let mut b = StringBuilder::with_capacity(n, n * 16);
+                for o in objects {
+                    match (c.ty, self.value(c, o)) {
+                        (_, Cell::Str(s)) => b.append_value(s),
+                        (_, Cell::Null)
+                        | (_, Cell::Ref(Value::Null))
+                        | (_, Cell::Owned(Value::Null)) => b.append_null(),
+                        (ColType::Text, Cell::Ref(Value::String(s))) => b.append_value(s),
+                        (ColType::Text, Cell::Owned(Value::String(s))) => b.append_value(s),
+                        (_, Cell::Ref(v)) => b.append_value(v.to_string()),
+                        (_, Cell::Owned(v)) => b.append_value(v.to_string()),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Int | ColType::Bytes => {
+                let mut b = Int64Builder::with_capacity(n);
+                for o in objects {
+                    let cell = self.value(c, o);
+                    let v = cell.get().and_then(|v| match c.ty {
+                        ColType::Bytes => quantity_bytes(v),
+                        _ => v
+                            .as_i64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok())),
+                    });
+                    b.append_option(v);
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Float | ColType::Cores => {
+                let mut b = Float64Builder::with_capacity(n);
+                for o in objects {
+                    let cell = self.value(c, o);
+                    let v = cell.get().and_then(|v| match c.ty {
+                        ColType::Cores => quantity_cores(v),
+                        _ => v
+                            .as_f64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok())),
+                    });
+                    b.append_option(v);
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Bool => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for o in objects {
+                    let cell = self.value(c, o);
+                    b.append_option(cell.get().and_then(|v| {
+                        v.as_bool()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    }));
+                }
+                Arc::new(b.finish())
+            }
+            ColType::Timestamp => {
+                let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+                for o in objects {
+                    let cell = self.value(c, o);
+                    b.append_option(cell.get().and_then(Value::as_str).and_then(parse_timestamp));
+                }
+                Arc::new(b.finish())
+            }
+        }
+    }
+}
+
+/// A column value: borrowed from the object, computed, or a plain string from context.
+enum Cell<'a> {
+    Null,
+    Str(&'a str),
+    Ref(&'a Value),
+    Owned(Value),
+}
+
+impl Cell<'_> {
+    fn get(&self) -> Option<&Value> {
+        match self {
+            Cell::Ref(v) => Some(v),
+            Cell::Owned(v) => Some(v),
+            Cell::Null | Cell::Str(_) => None,
+        }
+    }
+}
+
+/// RFC 3339 (`2026-11-20T09:00:00Z`, with optional fraction) to microseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}

@@ -2,6 +2,7 @@
 
 mod output;
 mod query;
+mod serve;
 mod sources;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run SQL against the configured clusters and print the result.
     Query(query::QueryArgs),
+    /// Serve the clusters as a PostgreSQL database.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Query(args) => query::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match result {

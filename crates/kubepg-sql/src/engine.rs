@@ -7,6 +7,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -137,6 +138,18 @@ impl Engine {
     /// A new session over `scope` (a cluster name, comma list, glob, or `all`; `None` is the
     /// pool's default scope).
     pub async fn session(&self, scope: Option<&str>) -> Result<KubeSession> {
+        self.session_in(scope, CATALOG, &[]).await
+    }
+
+    /// A session whose tables live in catalog `catalog` (a PostgreSQL front end names it after
+    /// the connection's database), with `siblings` registered as empty catalogs so that catalog
+    /// listings show every database a client could connect to.
+    pub async fn session_in(
+        &self,
+        scope: Option<&str>,
+        catalog: &str,
+        siblings: &[String],
+    ) -> Result<KubeSession> {
         let pool = &self.inner.pool;
         let scope = match scope {
             None => pool.default_scope().to_vec(),
@@ -168,7 +181,7 @@ impl Engine {
         }
 
         let config = SessionConfig::new()
-            .with_default_catalog_and_schema(CATALOG, "public")
+            .with_default_catalog_and_schema(catalog, "public")
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
@@ -186,6 +199,7 @@ impl Engine {
         let mut ctx = SessionContext::new_with_state(state);
         crate::functions::register(&mut ctx)?;
 
+        let catalog_name = catalog;
         let catalog = MemoryCatalogProvider::new();
         let options = ScanOptions {
             scope: scope.clone(),
@@ -202,7 +216,13 @@ impl Engine {
                 options,
             }),
         )?;
-        ctx.register_catalog(CATALOG, Arc::new(catalog) as Arc<dyn CatalogProvider>);
+        ctx.register_catalog(catalog_name, Arc::new(catalog) as Arc<dyn CatalogProvider>);
+        for sibling in siblings.iter().filter(|s| s.as_str() != catalog_name) {
+            ctx.register_catalog(
+                sibling,
+                Arc::new(MemoryCatalogProvider::new()) as Arc<dyn CatalogProvider>,
+            );
+        }
         Ok(KubeSession {
             ctx,
             warnings,
@@ -231,14 +251,19 @@ impl KubeSession {
 
     /// Plans one statement after the read-only guard accepted it.
     pub async fn plan(&self, statement: DfStatement) -> Result<DataFrame> {
-        crate::guard::check(&statement)?;
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false);
-        options.verify_plan(&plan)?;
+        let plan = self.logical_plan(statement).await?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// The logical plan of one statement, after the read-only guard accepted it.
+    pub async fn logical_plan(&self, statement: DfStatement) -> Result<LogicalPlan> {
+        crate::guard::check(&statement)?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .verify_plan(&plan)?;
+        Ok(plan)
     }
 
     /// Runs every statement of `sql`, returning the last one's result.

@@ -1,0 +1,149 @@
+//! `kubepg serve`: the PostgreSQL endpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use kubepg_server::{AuthMode, Server, ServerConfig, Users};
+use kubepg_sql::{Engine, EngineConfig};
+
+use crate::sources::SourceArgs;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuthMethod {
+    Scram,
+    Md5,
+    Password,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    /// Address to accept PostgreSQL connections on.
+    #[arg(long, env = "KUBEPG_LISTEN", default_value = "127.0.0.1:5432")]
+    pub listen: SocketAddr,
+    /// SQL users as user:password pairs, comma separated. Without users, only loopback
+    /// connections are accepted, with no password (trust).
+    #[arg(long, env = "KUBEPG_USERS", hide_env_values = true)]
+    pub users: Option<String>,
+    /// A file of user:password lines (the Helm chart mounts a Secret here).
+    #[arg(long, env = "KUBEPG_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+    /// How users prove their password.
+    #[arg(long, env = "KUBEPG_AUTH", value_enum, default_value = "scram")]
+    pub auth: AuthMethod,
+    /// Connections served at once.
+    #[arg(long, env = "KUBEPG_MAX_CONNECTIONS", default_value_t = 100)]
+    pub max_connections: usize,
+    /// Default statement_timeout in seconds (0 disables; clients may SET their own).
+    #[arg(long, env = "KUBEPG_STATEMENT_TIMEOUT", default_value_t = 300)]
+    pub statement_timeout: u64,
+    /// The database name that means the default cluster scope.
+    #[arg(long, env = "KUBEPG_DEFAULT_DATABASE", default_value = "kubepg")]
+    pub default_database: String,
+    /// Memory one query may use for sorts, joins and aggregations, in MiB (0: unlimited).
+    #[arg(long, env = "KUBEPG_QUERY_MEMORY_MB", default_value_t = 1024)]
+    pub query_memory_mb: usize,
+    /// Seconds running queries may take to finish after SIGTERM.
+    #[arg(long, env = "KUBEPG_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    /// Fail queries when any cluster fails, instead of warning.
+    #[arg(long, env = "KUBEPG_STRICT")]
+    pub strict: bool,
+    /// Show secret values (they are redacted by default).
+    #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
+    pub show_secrets: bool,
+}
+
+fn users(args: &ServeArgs) -> anyhow::Result<Users> {
+    let mut text = args.users.clone().unwrap_or_default();
+    if let Some(path) = &args.users_file {
+        let file =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        for line in file
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            text.push(',');
+            text.push_str(line);
+        }
+    }
+    Users::parse_pairs(&text).map_err(anyhow::Error::msg)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let users = Arc::new(users(&args)?);
+    let auth = match (users.is_empty(), args.auth) {
+        (true, _) => AuthMode::Trust,
+        (false, AuthMethod::Scram) => AuthMode::ScramSha256(users),
+        (false, AuthMethod::Md5) => AuthMode::Md5(users),
+        (false, AuthMethod::Password) => AuthMode::Cleartext(users),
+    };
+    if matches!(auth, AuthMode::Trust) && !args.listen.ip().is_loopback() {
+        bail!(
+            "no users configured: refusing to listen on {} without passwords (set --users or --users-file)",
+            args.listen
+        );
+    }
+    let pool = Arc::new(args.sources.pool().await?);
+    let engine = Engine::new(
+        pool,
+        EngineConfig {
+            strict: args.strict,
+            show_secrets: args.show_secrets,
+            memory_limit: (args.query_memory_mb > 0).then(|| args.query_memory_mb * 1024 * 1024),
+            ..Default::default()
+        },
+    );
+    let server = Server::bind(
+        ServerConfig {
+            listen: args.listen,
+            auth,
+            max_connections: args.max_connections,
+            statement_timeout: Duration::from_secs(args.statement_timeout),
+            default_database: args.default_database.clone(),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
+        engine,
+    )
+    .await
+    .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = server.local_addr()?;
+    tracing::info!(%addr, "accepting PostgreSQL connections");
+    eprintln!(
+        "kubepg: listening on {addr} (database \"{}\")",
+        args.default_database
+    );
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop.send(true);
+    });
+    server.run(stopped).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

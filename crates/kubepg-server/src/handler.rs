@@ -1,0 +1,567 @@
+//! One client connection: the startup gate (connection limit, database name, authentication),
+//! the session made for the database the client named, and the simple and extended query paths.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
+use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::hooks::QueryHook;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::md5pass::Md5PasswordAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
+use datafusion_postgres::pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
+use datafusion_postgres::pgwire::api::auth::{
+    DefaultServerParameterProvider, ServerParameterProvider, StartupHandler,
+};
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, METADATA_DATABASE, PgWireServerHandlers, Type,
+};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::response::NoticeResponse;
+use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
+use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+use futures::{Sink, SinkExt};
+use kubepg_sql::{Engine, KubeSession};
+use tokio::sync::OnceCell;
+
+use crate::auth::{AuthMode, CleartextSource, Md5Source, SCRAM_ITERATIONS, ScramSource};
+use crate::errors::{fatal, from_datafusion, to_pgwire};
+use crate::{ServerConfig, encode};
+
+/// What a prepared statement holds: its text, and its parsed form and plan. The same shape as
+/// datafusion-postgres's, whose cursor hook reads portals of this type.
+pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
+
+/// Where session settings live in the client's metadata (written by the SET/SHOW hook).
+const METADATA_STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
+
+/// A connection's handlers; pgwire asks for each once per connection.
+pub struct Connection {
+    queries: Arc<Queries>,
+    startup: Arc<StartupGate>,
+}
+
+impl Connection {
+    pub fn new(
+        engine: Engine,
+        config: Arc<ServerConfig>,
+        connections: Arc<ConnectionManager>,
+        peer: SocketAddr,
+        over_limit: bool,
+    ) -> Self {
+        let params = Arc::new(Params::default());
+        let auth = match &config.auth {
+            AuthMode::Trust => Auth::Trust(TrustStartup {
+                connections: connections.clone(),
+                params: params.clone(),
+            }),
+            AuthMode::ScramSha256(users) => {
+                let mut scram = ScramAuth::new(Arc::new(ScramSource(users.clone())));
+                scram.set_iterations(SCRAM_ITERATIONS);
+                Auth::Scram(
+                    SASLAuthStartupHandler::new(params.clone())
+                        .with_scram(scram)
+                        .with_connection_manager(connections.clone()),
+                )
+            }
+            AuthMode::Md5(users) => Auth::Md5(
+                Md5PasswordAuthStartupHandler::new(
+                    Arc::new(Md5Source(users.clone())),
+                    params.clone(),
+                )
+                .with_connection_manager(connections.clone()),
+            ),
+            AuthMode::Cleartext(users) => Auth::Cleartext(
+                CleartextPasswordAuthStartupHandler::new(
+                    CleartextSource(users.clone()),
+                    Params::default(),
+                )
+                .with_connection_manager(connections.clone()),
+            ),
+        };
+        Self {
+            queries: Arc::new(Queries {
+                engine: engine.clone(),
+                config: config.clone(),
+                session: OnceCell::new(),
+                parser: PostgresCompatibilityParser::new(),
+                hooks: vec![
+                    Arc::new(CursorStatementHook),
+                    Arc::new(SetShowHook),
+                    Arc::new(TransactionStatementHook),
+                ],
+                peer,
+            }),
+            startup: Arc::new(StartupGate {
+                engine,
+                config,
+                over_limit,
+                auth,
+            }),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Connection {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+/// ParameterStatus values: PostgreSQL 16 as clients parse it, read-only by default.
+#[derive(Debug)]
+struct Params(DefaultServerParameterProvider);
+
+impl Default for Params {
+    fn default() -> Self {
+        let mut p = DefaultServerParameterProvider::default();
+        p.server_version = "16.6 (kubepg)".into();
+        p.is_superuser = false;
+        p.default_transaction_read_only = true;
+        Self(p)
+    }
+}
+
+impl ServerParameterProvider for Params {
+    fn server_parameters<C: ClientInfo>(&self, client: &C) -> Option<HashMap<String, String>> {
+        self.0.server_parameters(client)
+    }
+}
+
+enum Auth {
+    Trust(TrustStartup),
+    Scram(SASLAuthStartupHandler<Params>),
+    Md5(Md5PasswordAuthStartupHandler<Md5Source, Params>),
+    Cleartext(CleartextPasswordAuthStartupHandler<CleartextSource, Params>),
+}
+
+struct TrustStartup {
+    connections: Arc<ConnectionManager>,
+    params: Arc<Params>,
+}
+
+#[async_trait]
+impl NoopStartupHandler for TrustStartup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.connections.clone())
+    }
+
+    /// pgwire's no-auth path announces its own defaults; these replace them before the client
+    /// is ready (a later ParameterStatus wins).
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        for (name, value) in self.params.server_parameters(client).unwrap_or_default() {
+            client
+                .send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a connection before authentication when the server is full or the database names no
+/// cluster, then lets the configured authentication run.
+struct StartupGate {
+    engine: Engine,
+    config: Arc<ServerConfig>,
+    over_limit: bool,
+    auth: Auth,
+}
+
+#[async_trait]
+impl StartupHandler for StartupGate {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(startup) = &message {
+            if self.over_limit {
+                return Err(fatal("53300", "sorry, too many clients already".into()));
+            }
+            let user = startup.parameters.get("user").cloned().unwrap_or_default();
+            let database = startup.parameters.get("database").cloned().unwrap_or(user);
+            if scope_of(&self.config, &database)
+                .is_some_and(|s| self.engine.pool().resolve_scope(s).is_err())
+            {
+                return Err(fatal(
+                    "3D000",
+                    format!(
+                        "database \"{database}\" does not exist (databases are cluster names, \"all\" or \"{}\")",
+                        self.config.default_database
+                    ),
+                ));
+            }
+        }
+        match &self.auth {
+            Auth::Trust(h) => h.on_startup(client, message).await,
+            Auth::Scram(h) => h.on_startup(client, message).await,
+            Auth::Md5(h) => h.on_startup(client, message).await,
+            Auth::Cleartext(h) => h.on_startup(client, message).await,
+        }
+    }
+}
+
+/// The cluster scope a database name picks: `None` for the default database.
+fn scope_of<'a>(config: &ServerConfig, database: &'a str) -> Option<&'a str> {
+    (!(database.is_empty() || database == config.default_database || database == "postgres"))
+        .then_some(database)
+}
+
+/// Queries of one connection, over a session made on first use.
+pub struct Queries {
+    engine: Engine,
+    config: Arc<ServerConfig>,
+    session: OnceCell<Arc<KubeSession>>,
+    parser: PostgresCompatibilityParser,
+    hooks: Vec<Arc<dyn QueryHook>>,
+    peer: SocketAddr,
+}
+
+impl Queries {
+    async fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<KubeSession>> {
+        self.session
+            .get_or_try_init(|| async {
+                let database = client
+                    .metadata()
+                    .get(METADATA_DATABASE)
+                    .cloned()
+                    .unwrap_or_default();
+                let catalog = if database.is_empty() || database == "postgres" {
+                    self.config.default_database.clone()
+                } else {
+                    database.clone()
+                };
+                let mut siblings: Vec<String> = self.engine.pool().names();
+                siblings.push("all".into());
+                siblings.push(self.config.default_database.clone());
+                let session = self
+                    .engine
+                    .session_in(scope_of(&self.config, &database), &catalog, &siblings)
+                    .await
+                    .map_err(to_pgwire)?;
+                setup_pg_catalog(&session.ctx, &catalog, EmptyContextProvider)
+                    .map_err(|e| from_datafusion(*e))?;
+                tracing::debug!(peer = %self.peer, database, "session started");
+                Ok(Arc::new(session))
+            })
+            .await
+            .cloned()
+    }
+
+    fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
+        self.parser
+            .parse(sql)
+            .map_err(|e| to_pgwire(kubepg_sql::Error::DataFusion(e.into())))
+    }
+
+    fn timeout<C: ClientInfo + ?Sized>(&self, client: &C) -> Option<Duration> {
+        match client
+            .metadata()
+            .get(METADATA_STATEMENT_TIMEOUT)
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => {
+                (!self.config.statement_timeout.is_zero()).then_some(self.config.statement_timeout)
+            }
+        }
+    }
+
+    /// Runs a plan to completion within the statement timeout, then describes and encodes it.
+    async fn run<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &KubeSession,
+        plan: LogicalPlan,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let schema = plan.schema().as_arrow().clone();
+        let work = async {
+            let df = session.ctx.execute_logical_plan(plan).await?;
+            df.collect().await
+        };
+        let batches = match self.timeout(client) {
+            Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
+                PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "ERROR".into(),
+                    "57014".into(),
+                    "canceling statement due to statement timeout".into(),
+                )))
+            })?,
+            None => work.await,
+        }
+        .map_err(from_datafusion)?;
+        let fields = encode::fields(&schema, format, Some(options))?;
+        Ok(Response::Query(encode::response(Arc::new(fields), batches)))
+    }
+
+    async fn send_warnings<C>(&self, client: &mut C, session: &KubeSession) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        for w in session.take_warnings() {
+            let notice = NoticeResponse::from(ErrorInfo::new("WARNING".into(), "01000".into(), w));
+            client
+                .send(PgWireBackendMessage::NoticeResponse(notice))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session(client).await?;
+        let statements = match self.parse(query) {
+            Ok(s) => s,
+            Err(e) => return Err(e),
+        };
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        'statements: for statement in statements {
+            for hook in &self.hooks {
+                if let Some(result) = hook
+                    .handle_simple_query(&statement, &session.ctx, client)
+                    .await
+                {
+                    match result {
+                        Ok(r) => responses.push(r),
+                        Err(e) => {
+                            responses.push(error_response(e));
+                            break 'statements;
+                        }
+                    }
+                    continue 'statements;
+                }
+            }
+            let result = async {
+                let plan = session
+                    .logical_plan(DfStatement::Statement(Box::new(statement)))
+                    .await
+                    .map_err(to_pgwire)?;
+                self.run(client, &session, plan, &Format::UnifiedText).await
+            }
+            .await;
+            self.send_warnings(client, &session).await?;
+            match result {
+                Ok(r) => responses.push(r),
+                Err(e) => {
+                    responses.push(error_response(e));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// An error as a response, so the statements before it keep their results.
+fn error_response(e: PgWireError) -> Response {
+    match e {
+        PgWireError::UserError(info) => Response::Error(info),
+        other => Response::Error(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "XX000".into(),
+            other.to_string(),
+        ))),
+    }
+}
+
+#[async_trait]
+impl QueryParser for Queries {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.session(client).await?;
+        let mut statements = self.parse(sql)?;
+        if statements.is_empty() {
+            return Ok(None);
+        }
+        let statement = statements.remove(0);
+        for hook in &self.hooks {
+            if let Some(plan) = hook
+                .handle_extended_parse_query(&statement, &session.ctx, client)
+                .await
+            {
+                return Ok(Some((sql.to_string(), Some((statement, plan?)))));
+            }
+        }
+        let plan = session
+            .logical_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .await
+            .map_err(to_pgwire)?;
+        Ok(Some((sql.to_string(), Some((statement, plan)))))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        let Some((_, plan)) = &stmt.1 else {
+            return Ok(vec![]);
+        };
+        parameter_types(plan)?
+            .into_iter()
+            .map(|t| t.as_ref().map_or(Ok(Type::UNKNOWN), into_pg_type))
+            .collect()
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let Some((_, plan)) = &stmt.1 else {
+            return Ok(vec![]);
+        };
+        if matches!(
+            plan,
+            LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)
+        ) {
+            return Ok(vec![]);
+        }
+        encode::fields(
+            plan.schema().as_arrow(),
+            column_format.unwrap_or(&Format::UnifiedText),
+            None,
+        )
+    }
+}
+
+/// `$1`, `$2`, … in order, with the types DataFusion inferred for them.
+fn parameter_types(
+    plan: &LogicalPlan,
+) -> PgWireResult<Vec<Option<datafusion::arrow::datatypes::DataType>>> {
+    let types = plan.get_parameter_types().map_err(from_datafusion)?;
+    let mut ordered: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = types
+        .into_iter()
+        .filter_map(|(k, v)| {
+            k.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|i| (i, v))
+        })
+        .collect();
+    ordered.sort_by_key(|(i, _)| *i);
+    Ok(ordered.into_iter().map(|(_, t)| t).collect())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = PreparedStatement;
+    type QueryParser = Queries;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        // The parser needs the connection's session; `Queries` is both.
+        Arc::new(Queries {
+            engine: self.engine.clone(),
+            config: self.config.clone(),
+            session: self.session.clone(),
+            parser: PostgresCompatibilityParser::new(),
+            hooks: self.hooks.clone(),
+            peer: self.peer,
+        })
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session(client).await?;
+        let Some((statement, plan)) = &portal.statement.statement.1 else {
+            return Ok(Response::EmptyQuery);
+        };
+        let types = parameter_types(plan)?;
+        let type_refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
+            types.iter().map(Option::as_ref).collect();
+        let params: ParamValues = deserialize_parameters(portal, &type_refs)?;
+        for hook in &self.hooks {
+            if let Some(result) = hook
+                .handle_extended_query(statement, plan, &params, &session.ctx, client)
+                .await
+            {
+                return result;
+            }
+        }
+        let plan = plan
+            .clone()
+            .replace_params_with_values(&params)
+            .map_err(from_datafusion)?;
+        let result = self
+            .run(client, &session, plan, &portal.result_column_format)
+            .await;
+        self.send_warnings(client, &session).await?;
+        result
+    }
+}

@@ -1,0 +1,130 @@
+//! kubepg's PostgreSQL front door: every connection gets its own session over the shared engine,
+//! speaking the simple and extended query protocols with pg_catalog for client tools.
+//!
+//! [`Server`] accepts connections; per connection, [`handler::Connection`] authenticates
+//! ([`auth`]), makes the session for the database the client named, and answers queries
+//! ([`encode`] turns results into rows, [`errors`] gives every failure its SQLSTATE).
+
+pub mod auth;
+mod encode;
+mod errors;
+mod handler;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion_postgres::pgwire::api::ConnectionManager;
+use datafusion_postgres::pgwire::tokio::process_socket;
+use kubepg_sql::Engine;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+pub use auth::{AuthMode, Users};
+
+/// How the server listens and what it allows.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub auth: AuthMode,
+    /// Connections served at once; one more is refused with SQLSTATE 53300.
+    pub max_connections: usize,
+    /// Default `statement_timeout` of every session (0 = none).
+    pub statement_timeout: Duration,
+    /// The database a client gets when it names none, or names `postgres`.
+    pub default_database: String,
+    /// How long running queries may finish after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5432)),
+            auth: AuthMode::Trust,
+            max_connections: 100,
+            statement_timeout: Duration::from_secs(300),
+            default_database: "kubepg".into(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The running front door.
+pub struct Server {
+    config: Arc<ServerConfig>,
+    engine: Engine,
+    listener: TcpListener,
+    connections: Arc<ConnectionManager>,
+}
+
+impl Server {
+    /// Binds the listener. Refuses `trust` authentication on anything but loopback.
+    pub async fn bind(config: ServerConfig, engine: Engine) -> std::io::Result<Self> {
+        if matches!(config.auth, AuthMode::Trust) && !config.listen.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "trust authentication (no users configured) is only allowed on a loopback address; configure users",
+            ));
+        }
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(Self {
+            config: Arc::new(config),
+            engine,
+            listener,
+            connections: Arc::new(ConnectionManager::new()),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` turns true, then stops accepting and gives running connections
+    /// the grace period to finish.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+        let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((socket, peer)) => {
+                        let permit = permits.clone().try_acquire_owned();
+                        let conn = handler::Connection::new(self.engine.clone(), self.config.clone(), self.connections.clone(), peer, permit.is_err());
+                        tasks.spawn(async move {
+                            let _permit = permit;
+                            serve_socket(socket, conn, peer).await;
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+                },
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+        tracing::info!(running = tasks.len(), "shutting down: no new connections");
+        let grace = self.config.shutdown_grace;
+        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = tasks.len(),
+                "grace period over; closing the remaining connections"
+            );
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}
+
+async fn serve_socket(socket: TcpStream, conn: handler::Connection, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    if let Err(e) = process_socket(socket, None, conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}

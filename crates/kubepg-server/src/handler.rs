@@ -105,9 +105,10 @@ impl Connection {
             queries: Arc::new(Queries {
                 engine: engine.clone(),
                 config: config.clone(),
-                session: OnceCell::new(),
+                session: Arc::new(OnceCell::new()),
                 parser: PostgresCompatibilityParser::new(),
                 hooks: vec![
+                    Arc::new(crate::compat::ServerVersionHook),
                     Arc::new(CursorStatementHook),
                     Arc::new(SetShowHook),
                     Arc::new(TransactionStatementHook),
@@ -145,7 +146,7 @@ struct Params(DefaultServerParameterProvider);
 impl Default for Params {
     fn default() -> Self {
         let mut p = DefaultServerParameterProvider::default();
-        p.server_version = "16.6 (kubepg)".into();
+        p.server_version = format!("{} (kubepg)", crate::compat::SERVER_VERSION);
         p.is_superuser = false;
         p.default_transaction_read_only = true;
         Self(p)
@@ -257,7 +258,8 @@ fn scope_of<'a>(config: &ServerConfig, database: &'a str) -> Option<&'a str> {
 pub struct Queries {
     engine: Engine,
     config: Arc<ServerConfig>,
-    session: OnceCell<Arc<KubeSession>>,
+    /// Shared with the query parser pgwire asks for, so both see one session.
+    session: Arc<OnceCell<Arc<KubeSession>>>,
     parser: PostgresCompatibilityParser,
     hooks: Vec<Arc<dyn QueryHook>>,
     peer: SocketAddr,
@@ -287,6 +289,7 @@ impl Queries {
                     .map_err(to_pgwire)?;
                 setup_pg_catalog(&session.ctx, &catalog, EmptyContextProvider)
                     .map_err(|e| from_datafusion(*e))?;
+                crate::compat::register(&session.ctx);
                 tracing::debug!(peer = %self.peer, database, "session started");
                 Ok(Arc::new(session))
             })

@@ -6,6 +6,7 @@
 //! ([`encode`] turns results into rows, [`errors`] gives every failure its SQLSTATE).
 
 pub mod auth;
+mod compat;
 mod encode;
 mod errors;
 mod handler;

@@ -1,0 +1,305 @@
+//! Real PostgreSQL clients against `kubepg serve` over real API servers: psql's meta-commands,
+//! tokio-postgres's extended protocol with binary results and parameters, authentication,
+//! connection limits and errors that leave the connection usable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kubepg_kube::pool::{ClusterPool, PoolConfig};
+use kubepg_server::{AuthMode, Server, ServerConfig, Users};
+use kubepg_sql::{Engine, EngineConfig};
+use kubepg_testkit::TestClusters;
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+
+struct Running {
+    addr: SocketAddr,
+    _stop: watch::Sender<bool>,
+}
+
+async fn start(auth: AuthMode, max_connections: usize) -> Running {
+    let env = TestClusters::shared_seeded();
+    let pool = ClusterPool::build(PoolConfig {
+        kubeconfigs: vec![env.kubeconfig()],
+        contexts: vec!["c*".into()],
+        total_requests: 16,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let engine = Engine::new(Arc::new(pool), EngineConfig::default());
+    let server = Server::bind(
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            auth,
+            max_connections,
+            ..Default::default()
+        },
+        engine,
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(server.run(stopped));
+    Running { addr, _stop: stop }
+}
+
+async fn psql(addr: SocketAddr, db: &str, command: &str) -> (String, String) {
+    let out = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=kubepg dbname={db} connect_timeout=10",
+            addr.port()
+        ))
+        .args(["-X", "-A", "-t", "-F", "|", "-c", command])
+        .env("PGPASSWORD", "")
+        .output()
+        .await
+        .expect("psql runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn connect(
+    addr: SocketAddr,
+    db: &str,
+    user: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(addr.port())
+        .user(user)
+        .dbname(db);
+    if !password.is_empty() {
+        config.password(password);
+    }
+    let (client, conn) = config.connect(NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+#[tokio::test]
+async fn psql_meta_commands_describe_clusters_tables_and_columns() {
+    let s = start(AuthMode::Trust, 10).await;
+    let (out, err) = psql(s.addr, "kubepg", r"\l").await;
+    let dbs: Vec<&str> = out
+        .lines()
+        .map(|l| l.split('|').next().unwrap_or_default())
+        .collect();
+    for db in ["all", "c1", "c2", "kubepg"] {
+        assert!(dbs.contains(&db), "{db} missing from \\l: {out} {err}");
+    }
+    let (out, err) = psql(s.addr, "c1", r"\dt").await;
+    assert!(
+        out.lines().any(|l| l == "public|pods|table|postgres"),
+        "{out} {err}"
+    );
+    assert!(
+        out.lines().any(|l| l == "public|widgets|table|postgres"),
+        "{out} {err}"
+    );
+    let (out, err) = psql(s.addr, "c1", r"\d nodes").await;
+    let columns: Vec<(&str, &str)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split('|');
+            Some((p.next()?, p.next()?))
+        })
+        .collect();
+    assert_eq!(
+        &columns[..3],
+        &[("_cluster", "text"), ("name", "text"), ("uid", "text")],
+        "{out} {err}"
+    );
+    assert!(
+        columns.contains(&("cpu_capacity", "double precision")),
+        "{out}"
+    );
+    assert!(columns.contains(&("memory_capacity", "bigint")), "{out}");
+    assert!(columns.contains(&("ready", "boolean")), "{out}");
+    assert!(
+        columns.contains(&("created", "timestamp with time zone")),
+        "{out}"
+    );
+
+    let (out, err) = psql(
+        s.addr,
+        "all",
+        "SELECT _cluster, count(*) FROM pods GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    assert_eq!(out, "c1|22\nc2|28\n", "{err}");
+    let (out, _) = psql(s.addr, "c1", "SELECT version()").await;
+    assert!(out.starts_with("PostgreSQL 16.6 (kubepg"), "{out}");
+    let (out, _) = psql(s.addr, "c1", "SHOW server_version_num").await;
+    assert_eq!(out.trim(), "160006");
+    let (out, err) = psql(s.addr, "nosuchcluster", "SELECT 1").await;
+    assert!(
+        out.is_empty() && err.contains("database \"nosuchcluster\" does not exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tokio_postgres_prepared_statements_bind_parameters_and_read_binary_types() {
+    let s = start(AuthMode::Trust, 10).await;
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    let stmt = client
+        .prepare("SELECT name, restarts, ready, created, labels FROM pods WHERE namespace = $1 AND labels->>'app' = $2 ORDER BY name")
+        .await
+        .unwrap();
+    assert_eq!(
+        stmt.params(),
+        &[
+            tokio_postgres::types::Type::TEXT,
+            tokio_postgres::types::Type::TEXT
+        ]
+    );
+    let types: Vec<_> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    use tokio_postgres::types::Type;
+    assert_eq!(
+        types,
+        [
+            Type::TEXT,
+            Type::INT8,
+            Type::BOOL,
+            Type::TIMESTAMPTZ,
+            Type::JSONB
+        ]
+    );
+    // pgjdbc and others switch to server-side statements after five runs; run it more.
+    for (i, (ns, app, expected)) in [
+        ("shop", "web", 3),
+        ("shop", "api", 2),
+        ("payments", "ledger", 2),
+        ("shop", "nope", 0),
+    ]
+    .iter()
+    .cycle()
+    .take(8)
+    .enumerate()
+    {
+        let rows = client
+            .query(&stmt, &[ns, app])
+            .await
+            .unwrap_or_else(|e| panic!("run {i}: {e}"));
+        assert_eq!(rows.len(), *expected, "run {i} {ns}/{app}");
+        for row in rows {
+            let labels: serde_json::Value = row.get(4);
+            assert_eq!(labels["app"], *app);
+            let _: i64 = row.get(1);
+            let _: bool = row.get(2);
+            let _: std::time::SystemTime = row.get(3);
+        }
+    }
+    let crashing = client
+        .query_one(
+            "SELECT name, restarts FROM pods WHERE namespace = 'shop' AND restarts > $1",
+            &[&5i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(crashing.get::<_, i64>(1), 7);
+}
+
+#[tokio::test]
+async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
+    let s = start(AuthMode::Trust, 10).await;
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    for (sql, state) in [
+        ("SELECT * FROM nosuchtable", "42P01"),
+        ("SELECT nosuchcolumn FROM pods", "42703"),
+        ("SELEKT 1", "42601"),
+        ("DELETE FROM pods", "25006"),
+        ("COPY pods FROM '/etc/passwd'", "42501"),
+        // Not PostgreSQL syntax: refused before anything could read the file.
+        (
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            "42601",
+        ),
+    ] {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some(state), "{sql}: {err:?}");
+        let rows = client
+            .query("SELECT count(*) FROM namespaces", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 9, "usable after {sql}");
+    }
+    // Empty queries and comments answer like PostgreSQL (tokio-postgres reports the
+    // EmptyQueryResponse as CommandComplete(0)).
+    for empty in [";", "-- ping"] {
+        let messages = client.simple_query(empty).await.unwrap();
+        assert!(
+            matches!(
+                messages.as_slice(),
+                [tokio_postgres::SimpleQueryMessage::CommandComplete(0)]
+            ),
+            "{empty}: {} messages",
+            messages.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn scram_users_authenticate_and_a_wrong_password_is_28p01() {
+    let users = Arc::new(Users::new(HashMap::from([(
+        "alice".to_string(),
+        "s3cret".to_string(),
+    )])));
+    let s = start(AuthMode::ScramSha256(users), 10).await;
+    let client = connect(s.addr, "c1", "alice", "s3cret").await.unwrap();
+    let rows = client
+        .query("SELECT count(*) FROM nodes", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 4);
+    let err = connect(s.addr, "c1", "alice", "wrong")
+        .await
+        .expect_err("wrong password refused");
+    assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err:?}");
+    let err = connect(s.addr, "c1", "mallory", "s3cret")
+        .await
+        .expect_err("unknown user refused");
+    assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err:?}");
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_with_53300() {
+    let s = start(AuthMode::Trust, 1).await;
+    let first = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    let err = connect(s.addr, "c1", "kubepg", "")
+        .await
+        .expect_err("second connection refused");
+    assert_eq!(err.code().map(|c| c.code()), Some("53300"), "{err:?}");
+    assert_eq!(
+        first.query("SELECT 1::bigint", &[]).await.unwrap()[0].get::<_, i64>(0),
+        1
+    );
+}
+
+#[tokio::test]
+async fn trust_authentication_is_refused_off_loopback() {
+    let env = TestClusters::shared_seeded();
+    let pool = ClusterPool::build(PoolConfig {
+        kubeconfigs: vec![env.kubeconfig()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let engine = Engine::new(Arc::new(pool), EngineConfig::default());
+    let config = ServerConfig {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        auth: AuthMode::Trust,
+        ..Default::default()
+    };
+    let Err(err) = Server::bind(config, engine).await else {
+        panic!("trust off loopback must be refused")
+    };
+    assert!(err.to_string().contains("loopback"), "{err}");
+}

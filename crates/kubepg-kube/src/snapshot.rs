@@ -367,9 +367,13 @@ fn crd_resource(crd: &Value, want: Option<&str>) -> Option<ResourceInfo> {
 }
 
 /// The top-level scalar properties of `spec` and `status`: the ones that fit a typed column.
+///
+/// Sorted by name within each of `spec` and `status`: JSON maps keep or lose the schema's order
+/// depending on how serde_json is built, and a table's columns must not.
 fn crd_properties(schema: &Value) -> Vec<CrdProperty> {
     let mut out = Vec::new();
     for parent in ["spec", "status"] {
+        let start = out.len();
         let props = schema
             .get("properties")
             .and_then(|p| p.get(parent))
@@ -388,6 +392,7 @@ fn crd_properties(schema: &Value) -> Vec<CrdProperty> {
                 });
             }
         }
+        out[start..].sort_by(|a: &CrdProperty, b: &CrdProperty| a.name.cmp(&b.name));
     }
     out
 }

@@ -1,0 +1,180 @@
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+//! Running the real `kubepg` binary the way a user does, isolated from the machine it runs on.
+//!
+//! Cargo only gives a test the path of a binary of its own package (`CARGO_BIN_EXE_*`), and
+//! `kubepg` belongs to `kubepg-cli`, so [`kubepg`] builds it with the cargo running the tests,
+//! once per test binary, into the same target directory, and takes its path from cargo's own
+//! build messages. Running the build every time (not only when the file is missing) keeps a
+//! stale binary from being tested; when nothing changed it is a no-op.
+//!
+//! Every run gets its own `HOME` and discovery cache directory and none of the caller's
+//! `KUBECONFIG`/`KUBEPG_*` settings, so one test's on-disk cache never answers another's query.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The `kubepg` binary, built on first use.
+pub fn kubepg() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_kubepg)
+}
+
+fn build_kubepg() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "kubepg-cli", "--bin", "kubepg"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(&manifest);
+    // This test runs from `<target>/<profile>/deps/`: build the same profile into the same
+    // target directory, so nothing is compiled twice.
+    let exe = std::env::current_exe().expect("the test's own path");
+    if let Some(target) = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()) {
+        cmd.arg("--target-dir").arg(target);
+    }
+    match exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(OsStr::to_str)
+    {
+        Some("debug") | None => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(profile) => {
+            cmd.args(["--profile", profile]);
+        }
+    }
+    // Cargo gives this test process the variables it gives every unit of kubepg-e2e
+    // (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, …). Build scripts such as ring's say
+    // `rerun-if-env-changed` for some of them, so passing them on would make this build and a
+    // plain `cargo build` invalidate each other's artifacts, rebuilding half the tree each time.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name == "OUT_DIR"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    // Cargo's progress and warnings stay out of the test output unless the build fails.
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cargo build -p kubepg-cli");
+    assert!(
+        out.status.success(),
+        "cargo build -p kubepg-cli failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let executable = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kubepg")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from));
+    executable.expect("cargo built no kubepg executable")
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Stdout of a run that must have succeeded.
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "kubepg failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Stdout of a successful `-o json` run, parsed.
+    pub fn json(&self) -> Vec<Value> {
+        let out = self.ok();
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not a JSON array ({e}):\n{out}"))
+    }
+
+    /// Asserts a failed run: exit code 1, nothing on stdout, and `kubepg: ERROR <state>: ` on
+    /// stderr. Returns stderr.
+    pub fn error(&self, state: &str) -> &str {
+        assert_eq!(
+            (self.code, self.stdout.as_str()),
+            (Some(1), ""),
+            "expected ERROR {state}; stderr:\n{}",
+            self.stderr
+        );
+        let prefix = format!("kubepg: ERROR {state}: ");
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with(&prefix)),
+            "expected a line starting with {prefix:?} on stderr:\n{}",
+            self.stderr
+        );
+        &self.stderr
+    }
+
+    /// The `WARNING: ` lines on stderr, without the prefix.
+    pub fn warnings(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("WARNING: "))
+            .collect()
+    }
+}
+
+/// Runs `kubepg query ARGS…` with a fresh `HOME` and discovery cache.
+pub fn query<I, S>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let home = tempfile::tempdir().expect("a temporary HOME");
+    let mut cmd = Command::new(kubepg());
+    cmd.arg("query").args(args);
+    for (key, _) in std::env::vars_os() {
+        let key_str = key.to_string_lossy();
+        if key_str.starts_with("KUBEPG_")
+            || key_str == "KUBECONFIG"
+            || key_str == "KUBERNETES_SERVICE_HOST"
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd
+        .env("HOME", home.path())
+        .env("KUBEPG_CACHE_DIR", home.path().join("discovery"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kubepg");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}

@@ -121,18 +121,26 @@ async fn attach_crd_schemas(source: &LiveSource, resources: &mut [ResourceInfo])
 /// One cluster's discovery result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Discovered {
-    /// Seconds since the Unix epoch.
-    pub fetched_at: u64,
+    /// Milliseconds since the Unix epoch.
+    pub fetched_at_ms: u64,
     pub resources: Vec<ResourceInfo>,
 }
 
 impl Discovered {
     fn age(&self) -> Duration {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Duration::from_secs(now.saturating_sub(self.fetched_at))
+        Duration::from_millis(now_ms().saturating_sub(self.fetched_at_ms))
     }
+
+    /// Younger than `max_age`; a zero `max_age` is never fresh.
+    fn fresher_than(&self, max_age: Duration) -> bool {
+        self.age() < max_age
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// How discovery results are kept.
@@ -208,16 +216,14 @@ impl DiscoveryCache {
         if let Some(d) = self.fresh_in_memory(&key, max_age) {
             return Ok(d);
         }
-        if let Some(d) = self.read_disk(source).filter(|d| d.age() <= max_age) {
+        if let Some(d) = self.read_disk(source).filter(|d| d.fresher_than(max_age)) {
             let d = Arc::new(d);
             self.memory.insert(key, d.clone());
             return Ok(d);
         }
         let resources = source.discover().await?;
         let d = Arc::new(Discovered {
-            fetched_at: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            fetched_at_ms: now_ms(),
             resources,
         });
         if let Err(e) = self.write_disk(source, &d) {
@@ -230,7 +236,7 @@ impl DiscoveryCache {
     fn fresh_in_memory(&self, key: &str, max_age: Duration) -> Option<Arc<Discovered>> {
         self.memory
             .get(key)
-            .filter(|d| d.age() <= max_age)
+            .filter(|d| d.fresher_than(max_age))
             .map(|d| d.clone())
     }
 

@@ -31,6 +31,23 @@ pub async fn engine(
     Engine::new(Arc::new(pool), config)
 }
 
+/// An engine over `c1` with its own discovery settings.
+pub async fn engine_with_discovery(
+    env: &TestClusters,
+    discovery: kubepg_kube::discovery::DiscoveryConfig,
+) -> Engine {
+    let pool = ClusterPool::build(PoolConfig {
+        kubeconfigs: vec![env.kubeconfig()],
+        contexts: vec!["c1".into()],
+        total_requests: 8,
+        discovery,
+        ..Default::default()
+    })
+    .await
+    .expect("pool");
+    Engine::new(Arc::new(pool), EngineConfig::default())
+}
+
 /// Every row of the query's result as text cells (NULL as "∅"), in result order.
 pub async fn rows(
     engine: &Engine,

@@ -3,43 +3,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
 use kubepg_testkit::TestClusters;
-use kubepg_testkit::audit::{AuditEvent, AuditLog, Mark};
+use kubepg_testkit::audit::AuditEvent;
 use serde_json::json;
-
-/// A kubeconfig with one context, `dead`, whose server port is closed.
-fn dead_kubeconfig(dir: &Path) -> PathBuf {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let path = dir.join("kubeconfig-dead");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: 'https://127.0.0.1:{closed}'}}\nusers:\n- name: dead\n  user: {{token: x}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// The requests since `mark`, once one matching `pred` is logged (the server can log a request
-/// a moment after its response reached the client).
-fn wait_for(log: &AuditLog, mark: Mark, pred: impl Fn(&AuditEvent) -> bool) -> Vec<AuditEvent> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let events = log.since(mark).unwrap();
-        if events.iter().any(&pred) || Instant::now() > deadline {
-            return events;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn is_pod_list(e: &AuditEvent) -> bool {
     e.verb == "list" && e.path() == "/api/v1/pods"
@@ -77,7 +43,7 @@ fn a_context_glob_queries_every_matching_cluster_and_a_name_only_that_one() {
 
     // Every request of that run is in c2's log before the next run starts.
     assert!(
-        wait_for(&a2, before, is_pod_list).iter().any(is_pod_list),
+        a2.wait_for_blocking(before, is_pod_list).is_ok(),
         "c2 was not listed"
     );
     let (m1, m2) = (a1.mark(), a2.mark());
@@ -95,7 +61,7 @@ fn a_context_glob_queries_every_matching_cluster_and_a_name_only_that_one() {
     ]);
     assert_eq!(one.json(), [json!({"_cluster": "c1", "pods": 22})]);
     assert!(
-        wait_for(&a1, m1, is_pod_list).iter().any(is_pod_list),
+        a1.wait_for_blocking(m1, is_pod_list).is_ok(),
         "c1 was not listed"
     );
     // c2 is not in the pool at all: not a single request reaches it. (No other test of this
@@ -111,8 +77,7 @@ fn a_context_glob_queries_every_matching_cluster_and_a_name_only_that_one() {
 #[test]
 fn an_unreachable_cluster_is_a_warning_unless_strict() {
     let env = TestClusters::shared_seeded();
-    let tmp = tempfile::tempdir().unwrap();
-    let dead = dead_kubeconfig(tmp.path());
+    let dead = env.dead_kubeconfig().unwrap();
     let kubeconfig = env.kubeconfig();
     let sql = "SELECT _cluster, count(*) AS namespaces FROM namespaces GROUP BY 1 ORDER BY 1";
 

@@ -53,15 +53,7 @@ impl Printer {
                 }
             }
             Format::Csv => {
-                if !self.started && self.headers {
-                    let names: Vec<String> = self
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| csv_field(f.name()))
-                        .collect();
-                    writeln!(out, "{}", names.join(","))?;
-                }
+                self.csv_header(out)?;
                 self.started = true;
                 for row in rows {
                     let cells: Vec<String> = row.iter().map(|v| csv_field(&plain(v))).collect();
@@ -79,15 +71,7 @@ impl Printer {
                 out.write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
             }
             Format::Csv => {
-                if !self.started && self.headers {
-                    let names: Vec<String> = self
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| csv_field(f.name()))
-                        .collect();
-                    writeln!(out, "{}", names.join(","))?;
-                }
+                self.csv_header(out)?;
             }
             Format::Yaml => {
                 let rows: Vec<Value> = std::mem::take(&mut self.rows)
@@ -103,6 +87,20 @@ impl Printer {
             Format::Table => self.table(out)?,
         }
         out.flush()?;
+        Ok(())
+    }
+
+    /// The CSV header, once, before the first row (or alone for an empty result).
+    fn csv_header(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        if !self.started && self.headers {
+            let names: Vec<String> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| csv_field(f.name()))
+                .collect();
+            writeln!(out, "{}", names.join(","))?;
+        }
         Ok(())
     }
 

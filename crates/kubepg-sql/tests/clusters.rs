@@ -101,7 +101,7 @@ async fn cluster_filters_choose_which_clusters_are_called() {
 #[tokio::test]
 async fn an_unreachable_cluster_becomes_a_warning_unless_strict() {
     let env = TestClusters::shared_seeded();
-    let dead = common::dead_kubeconfig(env);
+    let dead = env.dead_kubeconfig().unwrap();
     let engine = common::engine(
         env,
         &["c1", "dead"],

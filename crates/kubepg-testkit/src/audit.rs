@@ -59,6 +59,9 @@ impl AuditEvent {
     }
 }
 
+const WAIT_POLLS: u32 = 250;
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A position in the log, so a test reads only the requests made after it.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(u64);
@@ -107,13 +110,40 @@ impl AuditLog {
         mark: Mark,
         pred: impl Fn(&AuditEvent) -> bool,
     ) -> Result<Vec<AuditEvent>> {
-        for _ in 0..250 {
-            let events = self.since(mark)?;
-            if events.iter().any(&pred) {
+        for _ in 0..WAIT_POLLS {
+            if let Some(events) = self.matched(mark, &pred)? {
                 return Ok(events);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(WAIT_POLL).await;
         }
+        self.not_seen()
+    }
+
+    /// [`AuditLog::wait_for`] for tests without a runtime.
+    pub fn wait_for_blocking(
+        &self,
+        mark: Mark,
+        pred: impl Fn(&AuditEvent) -> bool,
+    ) -> Result<Vec<AuditEvent>> {
+        for _ in 0..WAIT_POLLS {
+            if let Some(events) = self.matched(mark, &pred)? {
+                return Ok(events);
+            }
+            std::thread::sleep(WAIT_POLL);
+        }
+        self.not_seen()
+    }
+
+    fn matched(
+        &self,
+        mark: Mark,
+        pred: &impl Fn(&AuditEvent) -> bool,
+    ) -> Result<Option<Vec<AuditEvent>>> {
+        let events = self.since(mark)?;
+        Ok(events.iter().any(pred).then_some(events))
+    }
+
+    fn not_seen(&self) -> Result<Vec<AuditEvent>> {
         anyhow::bail!("the expected request never appeared in {:?}", self.path)
     }
 }

@@ -244,6 +244,22 @@ impl TestClusters {
         Ok(path)
     }
 
+    /// A kubeconfig with one context, `dead`, whose server is a closed loopback port: a cluster
+    /// that never answers.
+    pub fn dead_kubeconfig(&self) -> Result<PathBuf> {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let path = self.dir.join("kubeconfig-dead");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: 'https://127.0.0.1:{closed}'}}\nusers:\n- name: dead\n  user: {{token: x}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\n"
+            ),
+        )?;
+        Ok(path)
+    }
+
     /// The directory holding the clusters' files, for tests that write more kubeconfigs.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -90,21 +90,3 @@ pub async fn sorted_rows(engine: &Engine, scope: Option<&str>, sql: &str) -> Vec
     r.sort();
     r
 }
-
-/// A kubeconfig with one context, `dead`, whose server never answers.
-pub fn dead_kubeconfig(env: &TestClusters) -> PathBuf {
-    let path = env.dir().join("kubeconfig-dead");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: 'https://127.0.0.1:{closed}'}}\nusers:\n- name: dead\n  user: {{token: x}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: dead}}\n"
-        ),
-    )
-    .unwrap();
-    path
-}

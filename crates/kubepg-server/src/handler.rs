@@ -29,6 +29,7 @@ use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
 use datafusion_postgres::pgwire::api::auth::{
     DefaultServerParameterProvider, ServerParameterProvider, StartupHandler,
 };
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
@@ -61,6 +62,7 @@ const METADATA_STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
 pub struct Connection {
     queries: Arc<Queries>,
     startup: Arc<StartupGate>,
+    cancel: Arc<DefaultCancelHandler>,
 }
 
 impl Connection {
@@ -115,6 +117,7 @@ impl Connection {
                 ],
                 peer,
             }),
+            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
             startup: Arc::new(StartupGate {
                 engine,
                 config,
@@ -136,6 +139,12 @@ impl PgWireServerHandlers for Connection {
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         self.startup.clone()
+    }
+
+    /// A CancelRequest drops the running statement's future, and with it every Kubernetes
+    /// request still in flight for it.
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
     }
 }
 

@@ -84,14 +84,20 @@ impl Server {
     /// Serves until `shutdown` turns true, then stops accepting and gives running connections
     /// the grace period to finish.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        let Server {
+            config,
+            engine,
+            listener,
+            connections,
+        } = self;
+        let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => match accepted {
+                accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let permit = permits.clone().try_acquire_owned();
-                        let conn = handler::Connection::new(self.engine.clone(), self.config.clone(), self.connections.clone(), peer, permit.is_err());
+                        let conn = handler::Connection::new(engine.clone(), config.clone(), connections.clone(), peer, permit.is_err());
                         tasks.spawn(async move {
                             let _permit = permit;
                             serve_socket(socket, conn, peer).await;
@@ -107,8 +113,10 @@ impl Server {
             }
             while tasks.try_join_next().is_some() {}
         }
+        // Closed now, so new clients are refused at once instead of waiting in the backlog.
+        drop(listener);
         tracing::info!(running = tasks.len(), "shutting down: no new connections");
-        let grace = self.config.shutdown_grace;
+        let grace = config.shutdown_grace;
         if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
             .await
             .is_err()

@@ -303,3 +303,58 @@ async fn trust_authentication_is_refused_off_loopback() {
     };
     assert!(err.to_string().contains("loopback"), "{err}");
 }
+
+/// A statement that would run for hours.
+const ENDLESS: &str = "SELECT sum(value) FROM generate_series(1, 100000000000)";
+
+#[tokio::test]
+async fn a_cancel_request_stops_the_running_statement_with_57014() {
+    let s = start(AuthMode::Trust, 10).await;
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    let token = client.cancel_token();
+    let running = tokio::spawn(async move {
+        let result = client.simple_query(ENDLESS).await;
+        (client, result)
+    });
+    // Cancel until the server has started the statement and acknowledged the cancel by ending it.
+    let (client, result) = loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        token.cancel_query(NoTls).await.unwrap();
+        if running.is_finished() {
+            break running.await.unwrap();
+        }
+    };
+    let err = result.expect_err("cancelled");
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
+    let rows = client
+        .query("SELECT count(*) FROM nodes", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].get::<_, i64>(0),
+        4,
+        "the connection is usable after a cancel"
+    );
+}
+
+#[tokio::test]
+async fn statement_timeout_ends_a_statement_with_57014_and_can_be_set_per_session() {
+    let s = start(AuthMode::Trust, 10).await;
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    client
+        .simple_query("SET statement_timeout = 200")
+        .await
+        .unwrap();
+    let err = client.simple_query(ENDLESS).await.expect_err("timed out");
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("statement timeout"), "{message}");
+    let rows = client
+        .query("SELECT count(*) FROM nodes", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 4);
+}

@@ -1,0 +1,130 @@
+//! `kubepg serve` as a process: it announces where it listens, serves psql, and on SIGTERM stops
+//! accepting while open connections finish, then exits cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use tokio_postgres::NoTls;
+
+/// Starts `kubepg serve --demo` on a free loopback port; returns the process and its port.
+fn serve() -> (Child, u16) {
+    let home = tempfile::tempdir().unwrap().keep();
+    let mut child = Command::new(common::kubepg())
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-grace",
+            "30",
+        ])
+        .env("HOME", &home)
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("kubepg serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("kubepg: listening on 127.0.0.1:") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+async fn connect(port: u16) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("kubepg")
+        .dbname("kubepg")
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect(NoTls)
+        .await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+#[test]
+fn psql_reads_the_demo_through_the_served_port() {
+    let (mut child, port) = serve();
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=kubepg dbname=kubepg"
+        ))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT phase, count(*) FROM pods GROUP BY 1 ORDER BY 1",
+        ])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "Failed|2\nPending|4\nRunning|44\nSucceeded|1\nUnknown|1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_accepting_lets_open_sessions_finish_and_exits_cleanly() {
+    let (mut child, port) = serve();
+    let open = connect(port).await.unwrap();
+    assert_eq!(
+        open.query("SELECT count(*) FROM nodes", &[]).await.unwrap()[0].get::<_, i64>(0),
+        4
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    // New clients are refused once shutdown began…
+    let mut refused = false;
+    for _ in 0..50 {
+        if connect(port).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a new connection was still accepted after SIGTERM");
+    // …while the open session still answers, within the grace period.
+    assert_eq!(
+        open.query("SELECT count(*) FROM namespaces", &[])
+            .await
+            .unwrap()[0]
+            .get::<_, i64>(0),
+        21
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server must wait for its open session"
+    );
+
+    drop(open);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

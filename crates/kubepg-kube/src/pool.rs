@@ -241,9 +241,12 @@ async fn live_sources(
             context: Some(name.clone()),
             ..Default::default()
         };
-        let cfg = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
+        let mut cfg = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
             .await
             .map_err(|e| Error::Kubeconfig(format!("context {name}: {e}")))?;
+        // kubepg's LIST loop retries with its own limits and counts what it does; kube-rs's
+        // retry layer underneath would retry again, unseen and unbounded by those limits.
+        cfg.default_retry = false;
         let server = cfg.cluster_url.to_string();
         let client = kube::Client::try_from(cfg)
             .map_err(|e| Error::Kubeconfig(format!("context {name}: {e}")))?;
@@ -259,8 +262,9 @@ async fn live_sources(
 }
 
 fn in_cluster_source(config: &PoolConfig, global: &Arc<Semaphore>) -> Result<Arc<dyn Source>> {
-    let cfg =
+    let mut cfg =
         kube::Config::incluster().map_err(|e| Error::Kubeconfig(format!("in-cluster: {e}")))?;
+    cfg.default_retry = false;
     let server = cfg.cluster_url.to_string();
     let client =
         kube::Client::try_from(cfg).map_err(|e| Error::Kubeconfig(format!("in-cluster: {e}")))?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -336,11 +337,23 @@ impl Queries {
     ) -> PgWireResult<Response> {
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let schema = plan.schema().as_arrow().clone();
+        let batches = self.collect(client, session, plan).await?;
+        let fields = encode::fields(&schema, format, Some(options))?;
+        Ok(Response::Query(encode::response(Arc::new(fields), batches)))
+    }
+
+    /// Executes a plan to completion within the session's statement timeout.
+    async fn collect<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &KubeSession,
+        plan: LogicalPlan,
+    ) -> PgWireResult<Vec<RecordBatch>> {
         let work = async {
             let df = session.ctx.execute_logical_plan(plan).await?;
             df.collect().await
         };
-        let batches = match self.timeout(client) {
+        match self.timeout(client) {
             Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
                 PgWireError::UserError(Box::new(ErrorInfo::new(
                     "ERROR".into(),
@@ -350,9 +363,28 @@ impl Queries {
             })?,
             None => work.await,
         }
-        .map_err(from_datafusion)?;
-        let fields = encode::fields(&schema, format, Some(options))?;
-        Ok(Response::Query(encode::response(Arc::new(fields), batches)))
+        .map_err(from_datafusion)
+    }
+
+    /// `COPY … TO STDOUT`: the query is planned like any other (guard included).
+    async fn copy_out<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &KubeSession,
+        copy: PgWireResult<crate::copy::CopyOut>,
+    ) -> PgWireResult<Response> {
+        let copy = copy?;
+        let plan = session
+            .logical_plan(DfStatement::Statement(Box::new(copy.query)))
+            .await
+            .map_err(to_pgwire)?;
+        let schema = plan.schema().as_arrow().clone();
+        let batches = self.collect(client, session, plan).await?;
+        Ok(Response::CopyOut(crate::copy::response(
+            &schema,
+            batches,
+            &copy.format,
+        )?))
     }
 
     async fn send_warnings<C>(&self, client: &mut C, session: &KubeSession) -> PgWireResult<()>
@@ -389,6 +421,18 @@ impl SimpleQueryHandler for Queries {
         }
         let mut responses = Vec::with_capacity(statements.len());
         'statements: for statement in statements {
+            if let Some(copy) = crate::copy::parse(&statement) {
+                let result = self.copy_out(client, &session, copy).await;
+                self.send_warnings(client, &session).await?;
+                match result {
+                    Ok(r) => responses.push(r),
+                    Err(e) => {
+                        responses.push(error_response(e));
+                        break 'statements;
+                    }
+                }
+                continue 'statements;
+            }
             for hook in &self.hooks {
                 if let Some(result) = hook
                     .handle_simple_query(&statement, &session.ctx, client)

@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod compat;
+mod copy;
 mod encode;
 mod errors;
 mod handler;

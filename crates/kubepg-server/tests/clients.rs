@@ -358,3 +358,45 @@ async fn statement_timeout_ends_a_statement_with_57014_and_can_be_set_per_sessio
         .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 4);
 }
+
+#[tokio::test]
+async fn psql_copy_exports_query_results_as_csv_and_text() {
+    let s = start(AuthMode::Trust, 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.csv");
+    let (out, err) = psql(
+        s.addr,
+        "c1",
+        &format!(
+            r"\copy (SELECT name, labels->>'app' AS app, ready FROM pods WHERE namespace = 'shop' AND labels->>'app' = 'api' ORDER BY restarts) TO '{}' WITH CSV HEADER",
+            file.display()
+        ),
+    )
+    .await;
+    assert_eq!(out.trim(), "COPY 2", "{err}");
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert_eq!(lines[0], "name,app,ready");
+    assert!(
+        lines[1].ends_with(",api,t") && lines[2].ends_with(",api,f"),
+        "{csv}"
+    );
+
+    let (out, err) = psql(
+        s.addr,
+        "c1",
+        "COPY (SELECT name, phase FROM pods WHERE namespace = 'batch' ORDER BY 1) TO STDOUT",
+    )
+    .await;
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{out} {err}");
+    assert_eq!(
+        rows.iter().map(|r| r[1]).collect::<Vec<_>>(),
+        ["Failed", "Succeeded"]
+    );
+
+    let (out, err) = psql(s.addr, "c1", "COPY pods TO '/tmp/kubepg-copy-test'").await;
+    assert!(out.is_empty() && err.contains("permission denied"), "{err}");
+    assert!(!std::path::Path::new("/tmp/kubepg-copy-test").exists());
+}

@@ -62,6 +62,11 @@ impl Cluster {
     pub fn audit(&self) -> AuditLog {
         AuditLog::new(self.dir.join("audit.log"))
     }
+
+    /// The run's certificates: `ca.crt`, and `apiserver.crt`/`apiserver.key` (127.0.0.1).
+    pub(crate) fn pki_dir(&self) -> PathBuf {
+        self.dir.join("../pki")
+    }
 }
 
 /// One etcd plus N API servers, torn down when dropped or when the owning process exits.
@@ -230,15 +235,30 @@ impl TestClusters {
     /// same server in a pool twice, or as another identity.
     pub fn kubeconfig_for(&self, cluster: &str, user: User, context: &str) -> Result<PathBuf> {
         let c = self.cluster(cluster);
-        let path = self.dir.join(format!("kubeconfig-{context}"));
+        self.write_kubeconfig(
+            &format!("kubeconfig-{context}"),
+            context,
+            &c.server,
+            c.token(user),
+        )
+    }
+
+    /// Writes `file` in the run's directory: one context, `context`, for `server` (trusting the
+    /// test CA) with `token`.
+    pub(crate) fn write_kubeconfig(
+        &self,
+        file: &str,
+        context: &str,
+        server: &str,
+        token: &str,
+    ) -> Result<PathBuf> {
+        let path = self.dir.join(file);
         let ca = self.dir.join("pki/ca.crt");
         std::fs::write(
             &path,
             format!(
-                "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: {context}\n  cluster: {{server: '{}', certificate-authority: '{}'}}\nusers:\n- name: {context}\n  user: {{token: '{}'}}\ncontexts:\n- name: {context}\n  context: {{cluster: {context}, user: {context}}}\n",
-                c.server,
+                "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: {context}\n  cluster: {{server: '{server}', certificate-authority: '{}'}}\nusers:\n- name: {context}\n  user: {{token: '{token}'}}\ncontexts:\n- name: {context}\n  context: {{cluster: {context}, user: {context}}}\n",
                 ca.display(),
-                c.token(user)
             ),
         )?;
         Ok(path)

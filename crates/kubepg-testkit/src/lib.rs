@@ -4,9 +4,13 @@
 //! the single owner of those processes), [`fixtures`] seeds them with a realistic, deterministic
 //! set of objects, and [`audit`] reads the API audit log so tests can assert which requests were
 //! made.
+//!
+//! [`proxy::FaultProxy`] sits in front of one of them and injects error statuses and dropped
+//! connections.
 
 pub mod audit;
 mod cluster;
 pub mod fixtures;
+pub mod proxy;
 
 pub use cluster::{Cluster, TestClusters, User};

@@ -37,7 +37,8 @@ use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, METADATA_DATABASE, PgWireServerHandlers, Type,
+    ClientInfo, ClientPortalStore, ConnectionManager, METADATA_DATABASE, METADATA_USER,
+    PgWireServerHandlers, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::response::NoticeResponse;
@@ -342,18 +343,20 @@ impl Queries {
         Ok(Response::Query(encode::response(Arc::new(fields), batches)))
     }
 
-    /// Executes a plan to completion within the session's statement timeout.
+    /// Executes a plan to completion within the session's statement timeout, and logs one line
+    /// for it: who, where, how long, how many rows, and the outcome.
     async fn collect<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
         session: &KubeSession,
         plan: LogicalPlan,
     ) -> PgWireResult<Vec<RecordBatch>> {
+        let started = std::time::Instant::now();
         let work = async {
             let df = session.ctx.execute_logical_plan(plan).await?;
             df.collect().await
         };
-        match self.timeout(client) {
+        let result = match self.timeout(client) {
             Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
                 PgWireError::UserError(Box::new(ErrorInfo::new(
                     "ERROR".into(),
@@ -363,7 +366,24 @@ impl Queries {
             })?,
             None => work.await,
         }
-        .map_err(from_datafusion)
+        .map_err(from_datafusion);
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(PgWireError::UserError(e)) => e.code.clone(),
+            Err(_) => "error".to_string(),
+        };
+        tracing::info!(
+            target: "kubepg::query",
+            user = client.metadata().get(METADATA_USER).map(String::as_str).unwrap_or_default(),
+            database = client.metadata().get(METADATA_DATABASE).map(String::as_str).unwrap_or_default(),
+            peer = %self.peer,
+            clusters = %session.scope.join(","),
+            duration_ms = started.elapsed().as_millis() as u64,
+            rows = result.as_ref().map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum::<usize>()),
+            outcome,
+            "statement"
+        );
+        result
     }
 
     /// `COPY … TO STDOUT`: the query is planned like any other (guard included).

@@ -17,6 +17,8 @@ fn serve() -> (Child, u16) {
             "--demo",
             "--listen",
             "127.0.0.1:0",
+            "--health-listen",
+            "127.0.0.1:0",
             "--shutdown-grace",
             "30",
         ])

@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Memory one query may use for sorts, joins and aggregations, in MiB (0: unlimited).
     #[arg(long, env = "KUBEPG_QUERY_MEMORY_MB", default_value_t = 1024)]
     pub query_memory_mb: usize,
+    /// Where /healthz, /readyz and /metrics are served ('off' to serve them nowhere).
+    #[arg(long, env = "KUBEPG_HEALTH_LISTEN", default_value = "127.0.0.1:9187")]
+    pub health_listen: String,
     /// Seconds running queries may take to finish after SIGTERM.
     #[arg(long, env = "KUBEPG_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -108,17 +111,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             statement_timeout: Duration::from_secs(args.statement_timeout),
             default_database: args.default_database.clone(),
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            health_listen: match args.health_listen.as_str() {
+                "off" | "" => None,
+                addr => Some(
+                    addr.parse()
+                        .with_context(|| format!("--health-listen {addr}"))?,
+                ),
+            },
         },
         engine,
     )
-    .await
-    .with_context(|| format!("listening on {}", args.listen))?;
+    .await?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, "accepting PostgreSQL connections");
     eprintln!(
         "kubepg: listening on {addr} (database \"{}\")",
         args.default_database
     );
+    if let Some(health) = server.health_addr() {
+        eprintln!("kubepg: /healthz /readyz /metrics on http://{health}");
+    }
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -72,6 +72,7 @@ impl Connection {
         engine: Engine,
         config: Arc<ServerConfig>,
         connections: Arc<ConnectionManager>,
+        metrics: Arc<crate::health::Metrics>,
         peer: SocketAddr,
         over_limit: bool,
     ) -> Self {
@@ -111,6 +112,7 @@ impl Connection {
                 config: config.clone(),
                 session: Arc::new(OnceCell::new()),
                 parser: PostgresCompatibilityParser::new(),
+                metrics,
                 hooks: vec![
                     Arc::new(crate::compat::ServerVersionHook),
                     Arc::new(CursorStatementHook),
@@ -272,6 +274,7 @@ pub struct Queries {
     /// Shared with the query parser pgwire asks for, so both see one session.
     session: Arc<OnceCell<Arc<KubeSession>>>,
     parser: PostgresCompatibilityParser,
+    metrics: Arc<crate::health::Metrics>,
     hooks: Vec<Arc<dyn QueryHook>>,
     peer: SocketAddr,
 }
@@ -372,6 +375,8 @@ impl Queries {
             Err(PgWireError::UserError(e)) => e.code.clone(),
             Err(_) => "error".to_string(),
         };
+        self.metrics
+            .record_statement(&outcome, started.elapsed().as_secs_f64());
         tracing::info!(
             target: "kubepg::query",
             user = client.metadata().get(METADATA_USER).map(String::as_str).unwrap_or_default(),
@@ -597,6 +602,7 @@ impl ExtendedQueryHandler for Queries {
             config: self.config.clone(),
             session: self.session.clone(),
             parser: PostgresCompatibilityParser::new(),
+            metrics: self.metrics.clone(),
             hooks: self.hooks.clone(),
             peer: self.peer,
         })

@@ -11,6 +11,7 @@ mod copy;
 mod encode;
 mod errors;
 mod handler;
+pub mod health;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     pub default_database: String,
     /// How long running queries may finish after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None` serves them nowhere.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             statement_timeout: Duration::from_secs(300),
             default_database: "kubepg".into(),
             shutdown_grace: Duration::from_secs(30),
+            health_listen: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct Server {
     config: Arc<ServerConfig>,
     engine: Engine,
     listener: TcpListener,
+    health: Option<TcpListener>,
+    metrics: Arc<health::Metrics>,
     connections: Arc<ConnectionManager>,
 }
 
@@ -69,17 +75,37 @@ impl Server {
                 "trust authentication (no users configured) is only allowed on a loopback address; configure users",
             ));
         }
-        let listener = TcpListener::bind(config.listen).await?;
+        let named = |what: &str, addr: SocketAddr, e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("{what} {addr}: {e}"))
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| named("PostgreSQL listener", config.listen, e))?;
+        let health = match config.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| named("health listener", addr, e))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             config: Arc::new(config),
             engine,
             listener,
+            health,
+            metrics: Arc::new(health::Metrics::default()),
             connections: Arc::new(ConnectionManager::new()),
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where the operations endpoints are served, if anywhere.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|h| h.local_addr().ok())
     }
 
     /// Serves until `shutdown` turns true, then stops accepting and gives running connections
@@ -89,8 +115,18 @@ impl Server {
             config,
             engine,
             listener,
+            health,
+            metrics,
             connections,
         } = self;
+        if let Some(health) = health {
+            tokio::spawn(health::serve(
+                health,
+                engine.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         loop {
@@ -98,10 +134,18 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
                         let permit = permits.clone().try_acquire_owned();
-                        let conn = handler::Connection::new(engine.clone(), config.clone(), connections.clone(), peer, permit.is_err());
+                        if permit.is_err() {
+                            metrics.refused_connections.inc();
+                        } else {
+                            metrics.connections.inc();
+                        }
+                        let conn = handler::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, permit.is_err());
+                        let active = metrics.clone();
                         tasks.spawn(async move {
                             let _permit = permit;
+                            active.active_connections.inc();
                             serve_socket(socket, conn, peer).await;
+                            active.active_connections.dec();
                         });
                     }
                     Err(e) => tracing::warn!(error = %e, "accept failed"),

@@ -15,6 +15,7 @@ use tokio_postgres::NoTls;
 
 struct Running {
     addr: SocketAddr,
+    health: SocketAddr,
     _stop: watch::Sender<bool>,
 }
 
@@ -32,6 +33,7 @@ async fn start(auth: AuthMode, max_connections: usize) -> Running {
     let server = Server::bind(
         ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
+            health_listen: Some("127.0.0.1:0".parse().unwrap()),
             auth,
             max_connections,
             ..Default::default()
@@ -41,9 +43,14 @@ async fn start(auth: AuthMode, max_connections: usize) -> Running {
     .await
     .unwrap();
     let addr = server.local_addr().unwrap();
+    let health = server.health_addr().unwrap();
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(server.run(stopped));
-    Running { addr, _stop: stop }
+    Running {
+        addr,
+        health,
+        _stop: stop,
+    }
 }
 
 async fn psql(addr: SocketAddr, db: &str, command: &str) -> (String, String) {
@@ -399,4 +406,81 @@ async fn psql_copy_exports_query_results_as_csv_and_text() {
     let (out, err) = psql(s.addr, "c1", "COPY pods TO '/tmp/kubepg-copy-test'").await;
     assert!(out.is_empty() && err.contains("permission denied"), "{err}");
     assert!(!std::path::Path::new("/tmp/kubepg-copy-test").exists());
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{addr}{path}"),
+        ])
+        .output()
+        .await
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or_default();
+    (code.parse().unwrap_or(0), body.to_string())
+}
+
+#[tokio::test]
+async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
+    let s = start(AuthMode::Trust, 10).await;
+    assert_eq!(
+        http_get(s.health, "/healthz").await,
+        (200, "ok\n".to_string())
+    );
+    let (code, body) = http_get(s.health, "/readyz").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("c1") && body.contains("c2"), "{body}");
+
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    client
+        .simple_query("SELECT count(*) FROM pods")
+        .await
+        .unwrap();
+    client
+        .simple_query("SELECT nope FROM pods")
+        .await
+        .unwrap_err();
+    let (code, metrics) = http_get(s.health, "/metrics").await;
+    assert_eq!(code, 200);
+    for line in [
+        "kubepg_connections_total 1",
+        "kubepg_active_connections 1",
+        "kubepg_statements_total{outcome=\"ok\"} 1",
+        "kubepg_statement_duration_seconds_count 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+    assert_eq!(http_get(s.health, "/nope").await.0, 404);
+}
+
+#[tokio::test]
+async fn readiness_fails_while_no_cluster_answers() {
+    let env = TestClusters::shared_seeded();
+    let pool = ClusterPool::build(PoolConfig {
+        kubeconfigs: vec![env.dead_kubeconfig().unwrap()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let engine = Engine::new(Arc::new(pool), EngineConfig::default());
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        health_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    };
+    let server = Server::bind(config, engine).await.unwrap();
+    let health = server.health_addr().unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(server.run(stopped));
+    assert_eq!(http_get(health, "/healthz").await.0, 200);
+    let (code, body) = http_get(health, "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(body.contains("dead"), "{body}");
 }

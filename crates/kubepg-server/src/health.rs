@@ -1,0 +1,172 @@
+//! The operations listener: `/healthz` (the process serves), `/readyz` (some cluster in the
+//! default scope answers discovery), and `/metrics` in Prometheus text format.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use kubepg_sql::Engine;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok`, or the SQLSTATE the statement failed with.
+    pub outcome: String,
+}
+
+/// What the server counts.
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Counter,
+    pub active_connections: Gauge,
+    pub refused_connections: Counter,
+    pub statements: Family<OutcomeLabels, Counter>,
+    pub statement_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("kubepg");
+        let connections = Counter::default();
+        let active_connections = Gauge::default();
+        let refused_connections = Counter::default();
+        let statements = Family::<OutcomeLabels, Counter>::default();
+        let statement_seconds = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ]);
+        registry.register(
+            "connections",
+            "PostgreSQL connections accepted",
+            connections.clone(),
+        );
+        registry.register(
+            "active_connections",
+            "PostgreSQL connections open now",
+            active_connections.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections refused past the connection limit",
+            refused_connections.clone(),
+        );
+        registry.register(
+            "statements",
+            "Statements executed, by outcome (ok or SQLSTATE)",
+            statements.clone(),
+        );
+        registry.register(
+            "statement_duration_seconds",
+            "Time to execute a statement",
+            statement_seconds.clone(),
+        );
+        Self {
+            registry,
+            connections,
+            active_connections,
+            refused_connections,
+            statements,
+            statement_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn record_statement(&self, outcome: &str, seconds: f64) {
+        self.statements
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.statement_seconds.observe(seconds);
+    }
+
+    fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serves the operations endpoints until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "health listener accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let (engine, metrics) = (engine.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| answer(req, engine.clone(), metrics.clone()));
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "health connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    engine: Engine,
+    metrics: Arc<Metrics>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, body) = match req.uri().path() {
+        "/healthz" => (StatusCode::OK, "ok\n".to_string()),
+        "/readyz" => ready(&engine).await,
+        "/metrics" => (StatusCode::OK, metrics.encode()),
+        _ => (StatusCode::NOT_FOUND, "not found\n".to_string()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// Ready once a cluster of the default scope answers discovery (from the shared cache).
+async fn ready(engine: &Engine) -> (StatusCode, String) {
+    let scope = engine.pool().default_scope().to_vec();
+    let (_, clusters) = engine
+        .table_set(&scope, kubepg_sql::engine::Discovery::Cached)
+        .await;
+    let answering: Vec<&str> = clusters
+        .iter()
+        .filter(|c| c.in_scope && c.error.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    if answering.is_empty() {
+        let errors: Vec<String> = clusters
+            .iter()
+            .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.name)))
+            .collect();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no cluster answers: {}\n", errors.join("; ")),
+        )
+    } else {
+        (StatusCode::OK, format!("ready: {}\n", answering.join(", ")))
+    }
+}

@@ -484,3 +484,37 @@ async fn readiness_fails_while_no_cluster_answers() {
     assert_eq!(code, 503);
     assert!(body.contains("dead"), "{body}");
 }
+
+#[tokio::test]
+async fn md5_and_cleartext_users_authenticate_for_older_clients() {
+    let users = || {
+        Arc::new(Users::new(HashMap::from([(
+            "bob".to_string(),
+            "pw".to_string(),
+        )])))
+    };
+    for auth in [AuthMode::Md5(users()), AuthMode::Cleartext(users())] {
+        let name = format!("{auth:?}")
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let s = start(auth, 10).await;
+        let client = connect(s.addr, "c1", "bob", "pw")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rows = client
+            .query("SELECT count(*) FROM nodes", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 4, "{name}");
+        let err = connect(s.addr, "c1", "bob", "wrong")
+            .await
+            .expect_err("wrong password refused");
+        assert_eq!(
+            err.code().map(|c| c.code()),
+            Some("28P01"),
+            "{name}: {err:?}"
+        );
+    }
+}

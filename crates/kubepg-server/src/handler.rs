@@ -427,6 +427,40 @@ impl Queries {
     }
 }
 
+impl Queries {
+    /// One statement of a simple query: COPY TO STDOUT, a hook's statement (SET, SHOW, BEGIN,
+    /// cursors), or a query.
+    async fn simple_statement<C>(
+        &self,
+        client: &mut C,
+        session: &KubeSession,
+        statement: Statement,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(copy) = crate::copy::parse(&statement) {
+            return self.copy_out(client, session, copy).await;
+        }
+        for hook in &self.hooks {
+            if let Some(result) = hook
+                .handle_simple_query(&statement, &session.ctx, client)
+                .await
+            {
+                return result;
+            }
+        }
+        let plan = session
+            .logical_plan(DfStatement::Statement(Box::new(statement)))
+            .await
+            .map_err(to_pgwire)?;
+        self.run(client, session, plan, &Format::UnifiedText).await
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Queries {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -437,53 +471,17 @@ impl SimpleQueryHandler for Queries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.session(client).await?;
-        let statements = match self.parse(query) {
-            Ok(s) => s,
-            Err(e) => return Err(e),
-        };
+        let statements = self.parse(query)?;
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
-        'statements: for statement in statements {
-            if let Some(copy) = crate::copy::parse(&statement) {
-                let result = self.copy_out(client, &session, copy).await;
-                self.send_warnings(client, &session).await?;
-                match result {
-                    Ok(r) => responses.push(r),
-                    Err(e) => {
-                        responses.push(error_response(e));
-                        break 'statements;
-                    }
-                }
-                continue 'statements;
-            }
-            for hook in &self.hooks {
-                if let Some(result) = hook
-                    .handle_simple_query(&statement, &session.ctx, client)
-                    .await
-                {
-                    match result {
-                        Ok(r) => responses.push(r),
-                        Err(e) => {
-                            responses.push(error_response(e));
-                            break 'statements;
-                        }
-                    }
-                    continue 'statements;
-                }
-            }
-            let result = async {
-                let plan = session
-                    .logical_plan(DfStatement::Statement(Box::new(statement)))
-                    .await
-                    .map_err(to_pgwire)?;
-                self.run(client, &session, plan, &Format::UnifiedText).await
-            }
-            .await;
+        for statement in statements {
+            let result = self.simple_statement(client, &session, statement).await;
             self.send_warnings(client, &session).await?;
             match result {
                 Ok(r) => responses.push(r),
+                // Like PostgreSQL, the statements after a failed one do not run.
                 Err(e) => {
                     responses.push(error_response(e));
                     break;

@@ -188,11 +188,6 @@ impl DiscoveryCache {
         self.get_with(source, self.config.ttl).await
     }
 
-    /// Walks the cluster again unless its result is younger than `max_age`.
-    pub async fn refresh(&self, source: &dyn Source, max_age: Duration) -> Result<Arc<Discovered>> {
-        self.get_with(source, max_age).await
-    }
-
     /// A new walk after a table name was not found, rate-limited by `miss_interval`.
     pub async fn refresh_on_miss(&self, source: &dyn Source) -> Result<Arc<Discovered>> {
         self.get_with(source, self.config.miss_interval).await

@@ -88,19 +88,17 @@ impl LiveSource {
             if let Some(stats) = stats {
                 stats.add(&stats.requests, 1);
             }
-            let (retryable, wait) = match &outcome {
+            let retryable = match &outcome {
                 Ok(_) => return outcome,
-                Err(Error::Api { code: 429, .. }) => (true, None),
-                Err(Error::Api { code, .. }) if *code >= 500 => (true, None),
-                Err(Error::Transport { .. }) | Err(Error::Timeout { .. }) => (true, None),
-                Err(_) => (false, None::<Duration>),
+                Err(Error::Api { code, .. }) => *code == 429 || *code >= 500,
+                Err(Error::Transport { .. } | Error::Timeout { .. }) => true,
+                Err(_) => false,
             };
             if !retryable || attempt >= self.config.max_retries {
                 return outcome;
             }
-            let delay = wait.unwrap_or_else(|| {
-                (self.config.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(5))
-            });
+            let delay =
+                (self.config.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(5));
             tracing::debug!(cluster = %self.cluster, path, attempt, ?delay, "retrying");
             if let Some(stats) = stats {
                 stats.add(&stats.retries, 1);
@@ -178,7 +176,8 @@ impl LiveSource {
         }
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+    /// GET `path` and decode its JSON body (discovery documents).
+    pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         let body = self.get(path, None).await?;
         serde_json::from_slice(&body).map_err(|e| self.decode_error(path, e.to_string()))
     }
@@ -213,9 +212,9 @@ struct ListState {
     continue_token: Option<String>,
     emitted: u64,
     done: bool,
-    /// After a restart of an expired list, the uids already returned, so none repeats.
-    seen: Option<HashSet<String>>,
-    returned: Vec<String>,
+    /// The uids returned so far: after a restart of an expired list, none of them repeats.
+    returned: HashSet<String>,
+    restarted: bool,
 }
 
 impl ListState {
@@ -263,8 +262,7 @@ impl ListState {
     async fn restart_expired(mut self, path: &str) -> (Result<Page>, ListState) {
         tracing::info!(cluster = %self.source.cluster, path, "continue token expired (410); restarting the list");
         self.stats.add(&self.stats.retries, 1);
-        let seen = self.seen.get_or_insert_with(HashSet::new);
-        seen.extend(self.returned.drain(..));
+        self.restarted = true;
         self.continue_token = None;
         (Ok(Page::default()), self)
     }
@@ -272,8 +270,8 @@ impl ListState {
     fn accept(mut self, page: ListBody) -> (Result<Page>, ListState) {
         self.continue_token = page.metadata.continue_token.filter(|t| !t.is_empty());
         let mut objects = page.items;
-        if let Some(seen) = &self.seen {
-            objects.retain(|o| !seen.contains(uid(o)));
+        if self.restarted {
+            objects.retain(|o| !self.returned.contains(uid(o)));
         }
         if let Some(limit) = self.request.limit {
             let room = limit.saturating_sub(self.emitted);
@@ -333,8 +331,8 @@ impl Source for LiveSource {
             continue_token: None,
             emitted: 0,
             done: false,
-            seen: None,
-            returned: Vec::new(),
+            returned: HashSet::new(),
+            restarted: false,
         };
         stream::unfold(state, ListState::step).boxed()
     }
@@ -391,11 +389,5 @@ pub(crate) mod documents {
         pub verbs: Vec<String>,
         #[serde(default)]
         pub short_names: Vec<String>,
-    }
-}
-
-impl LiveSource {
-    pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.get_json(path).await
     }
 }

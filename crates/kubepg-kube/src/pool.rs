@@ -104,16 +104,6 @@ impl ClusterPool {
         })
     }
 
-    /// A pool over sources built elsewhere (tests, embedding).
-    pub fn from_sources(sources: Vec<Arc<dyn Source>>, discovery: DiscoveryConfig) -> Self {
-        let default_scope = sources.iter().map(|s| s.cluster().to_string()).collect();
-        Self {
-            sources,
-            default_scope,
-            discovery: DiscoveryCache::new(discovery),
-        }
-    }
-
     pub fn sources(&self) -> &[Arc<dyn Source>] {
         &self.sources
     }

@@ -111,7 +111,7 @@ impl Connection {
                 engine: engine.clone(),
                 config: config.clone(),
                 session: Arc::new(OnceCell::new()),
-                parser: PostgresCompatibilityParser::new(),
+                parser: Arc::new(PostgresCompatibilityParser::new()),
                 metrics,
                 hooks: vec![
                     Arc::new(crate::compat::ServerVersionHook),
@@ -273,7 +273,7 @@ pub struct Queries {
     config: Arc<ServerConfig>,
     /// Shared with the query parser pgwire asks for, so both see one session.
     session: Arc<OnceCell<Arc<KubeSession>>>,
-    parser: PostgresCompatibilityParser,
+    parser: Arc<PostgresCompatibilityParser>,
     metrics: Arc<crate::health::Metrics>,
     hooks: Vec<Arc<dyn QueryHook>>,
     peer: SocketAddr,
@@ -599,7 +599,7 @@ impl ExtendedQueryHandler for Queries {
             engine: self.engine.clone(),
             config: self.config.clone(),
             session: self.session.clone(),
-            parser: PostgresCompatibilityParser::new(),
+            parser: self.parser.clone(),
             metrics: self.metrics.clone(),
             hooks: self.hooks.clone(),
             peer: self.peer,

@@ -150,7 +150,7 @@ async fn answer(
 async fn ready(engine: &Engine) -> (StatusCode, String) {
     let scope = engine.pool().default_scope().to_vec();
     let (_, clusters) = engine
-        .table_set(&scope, kubepg_sql::engine::Discovery::Cached)
+        .discover(&scope, kubepg_sql::engine::Discovery::Cached)
         .await;
     let answering: Vec<&str> = clusters
         .iter()

@@ -10,7 +10,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result;
 use kubepg_kube::{ResourceInfo, Source};
 
-use crate::engine::{Discovery, Engine};
+use crate::engine::{Discoveries, Discovery, Engine};
 use crate::table::{KubeTable, Rows, ScanOptions, TableDef};
 
 /// Groups whose plurals win a bare name over a collision, most important first.
@@ -40,12 +40,12 @@ pub struct TableSet {
 impl TableSet {
     /// `discovered`: every reachable cluster's resources; `scope`: the clusters whose resources
     /// make the table list.
-    pub fn build(discovered: &[(Arc<dyn Source>, Vec<ResourceInfo>)], scope: &[String]) -> Self {
+    pub fn build(discovered: &Discoveries, scope: &[String]) -> Self {
         // (group, plural) → serving clusters; a resource is listed when a cluster in scope has it.
         let mut by_resource: BTreeMap<(String, String), (bool, Serving)> = BTreeMap::new();
-        for (source, resources) in discovered {
+        for (source, discovery) in discovered {
             let in_scope = scope.iter().any(|s| s == source.cluster());
-            for r in resources.iter().filter(|r| r.can_list()) {
+            for r in discovery.resources.iter().filter(|r| r.can_list()) {
                 let entry = by_resource
                     .entry((r.group.clone(), r.plural.clone()))
                     .or_default();

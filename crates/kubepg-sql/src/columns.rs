@@ -79,20 +79,19 @@ pub enum PathSeg {
 impl Getter {
     /// `Getter::Path` from a dotted path (`status.nodeInfo.kubeletVersion`).
     pub fn path(dotted: &str) -> Self {
-        Getter::Path(
-            dotted
-                .split('.')
-                .map(|k| PathSeg::Key(k.to_string()))
-                .collect(),
-        )
+        Getter::Path(segments(dotted))
     }
 
     fn path_or(dotted: &str, default: Value) -> Self {
-        match Getter::path(dotted) {
-            Getter::Path(p) => Getter::PathOr(p, default),
-            _ => unreachable!("Getter::path builds a Path"),
-        }
+        Getter::PathOr(segments(dotted), default)
     }
+}
+
+fn segments(dotted: &str) -> Vec<PathSeg> {
+    dotted
+        .split('.')
+        .map(|k| PathSeg::Key(k.to_string()))
+        .collect()
 }
 
 /// Follows `path` into `value`.

@@ -13,7 +13,7 @@ use datafusion::error::Result;
 use serde_json::{Map, Value};
 
 use crate::columns::{ColType, ColumnSpec, Getter, PathSeg, lookup};
-use crate::kinds::{quantity_bytes, quantity_cores};
+use crate::quantity::{json_bytes, json_cores};
 
 /// Builds batches of one table's projected columns.
 #[derive(Debug, Clone)]
@@ -124,7 +124,7 @@ impl Converter {
                 for o in objects {
                     let cell = self.value(c, o);
                     let v = cell.get().and_then(|v| match c.ty {
-                        ColType::Bytes => quantity_bytes(v),
+                        ColType::Bytes => json_bytes(v),
                         _ => v
                             .as_i64()
                             .or_else(|| v.as_str().and_then(|s| s.parse().ok())),
@@ -138,7 +138,7 @@ impl Converter {
                 for o in objects {
                     let cell = self.value(c, o);
                     let v = cell.get().and_then(|v| match c.ty {
-                        ColType::Cores => quantity_cores(v),
+                        ColType::Cores => json_cores(v),
                         _ => v
                             .as_f64()
                             .or_else(|| v.as_str().and_then(|s| s.parse().ok())),

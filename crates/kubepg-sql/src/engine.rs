@@ -13,7 +13,8 @@ use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use futures::future::join_all;
-use kubepg_kube::ResourceInfo;
+use kubepg_kube::Source;
+use kubepg_kube::discovery::Discovered;
 use kubepg_kube::pool::ClusterPool;
 
 use crate::catalog::{KubeSchema, TableSet};
@@ -48,6 +49,9 @@ impl Default for EngineConfig {
         }
     }
 }
+
+/// The clusters that answered discovery, each with what it serves.
+pub type Discoveries = Vec<(Arc<dyn Source>, Arc<Discovered>)>;
 
 /// How fresh discovery must be when a session looks at its tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +95,12 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The tables of a scope, and the discovery status of every cluster.
-    pub async fn table_set(
+    /// Every cluster's discovery (from the shared cache) and its status relative to `scope`.
+    pub async fn discover(
         &self,
         scope: &[String],
         mode: Discovery,
-    ) -> (Arc<TableSet>, Vec<ClusterStatus>) {
+    ) -> (Discoveries, Vec<ClusterStatus>) {
         let pool = &self.inner.pool;
         let results = join_all(pool.sources().iter().map(|s| async move {
             let d = match mode {
@@ -106,7 +110,7 @@ impl Engine {
             (s.clone(), d)
         }))
         .await;
-        let mut discovered: Vec<(Arc<dyn kubepg_kube::Source>, Vec<ResourceInfo>)> = Vec::new();
+        let mut discovered = Vec::new();
         let mut status = Vec::new();
         for (source, result) in results {
             let name = source.cluster().to_string();
@@ -119,7 +123,7 @@ impl Engine {
                         resources: Some(d.resources.len()),
                         error: None,
                     });
-                    discovered.push((source, d.resources.clone()));
+                    discovered.push((source, d));
                 }
                 Err(e) => {
                     tracing::warn!(cluster = %name, error = %e, "discovery failed");
@@ -132,6 +136,16 @@ impl Engine {
                 }
             }
         }
+        (discovered, status)
+    }
+
+    /// The tables of a scope, and the discovery status of every cluster.
+    pub async fn table_set(
+        &self,
+        scope: &[String],
+        mode: Discovery,
+    ) -> (Arc<TableSet>, Vec<ClusterStatus>) {
+        let (discovered, status) = self.discover(scope, mode).await;
         (Arc::new(TableSet::build(&discovered, scope)), status)
     }
 
@@ -169,15 +183,6 @@ impl Engine {
                 }
                 warnings.push(format!("cluster {} is unavailable: {e}", s.name));
             }
-        }
-        if status
-            .iter()
-            .filter(|s| s.in_scope)
-            .all(|s| s.error.is_some())
-            && let Some(e) = status.iter().find_map(|s| s.error.clone())
-        {
-            // Nothing in scope answered: a query could only fail with a confusing "table not found".
-            warnings.push(format!("no cluster in scope answered discovery ({e})"));
         }
 
         let config = SessionConfig::new()
@@ -266,7 +271,8 @@ impl KubeSession {
         Ok(plan)
     }
 
-    /// Runs every statement of `sql`, returning the last one's result.
+    /// Plans every statement of `sql` in order and returns the last one's DataFrame (earlier
+    /// statements only take effect through planning, e.g. SET).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let mut last = None;
         for statement in Self::parse(sql)? {

@@ -10,7 +10,6 @@ use crate::columns::{
     ColType::*, ColumnSpec, Getter, PathSeg, col, computed, count, rest, snake_case, text,
     with_field,
 };
-use crate::quantity;
 
 /// Typed columns of a built-in resource, by API group and plural.
 pub fn typed_columns(group: &str, plural: &str) -> Vec<ColumnSpec> {
@@ -398,21 +397,4 @@ fn address(o: &Value, kind: &str) -> Value {
         .flatten()
         .find(|a| a["type"] == kind)
         .map_or(Value::Null, |a| a["address"].clone())
-}
-
-/// Quantities are read where values are converted; this keeps the parser in one place.
-pub(crate) fn quantity_cores(v: &Value) -> Option<f64> {
-    match v {
-        Value::String(s) => quantity::parse(s),
-        Value::Number(n) => n.as_f64(),
-        _ => None,
-    }
-}
-
-pub(crate) fn quantity_bytes(v: &Value) -> Option<i64> {
-    match v {
-        Value::String(s) => quantity::parse_int(s),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
 }

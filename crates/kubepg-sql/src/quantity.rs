@@ -59,6 +59,24 @@ pub fn parse_int(s: &str) -> Option<i64> {
     (v.abs() < 9.2e18).then_some(v as i64)
 }
 
+/// A CPU quantity in a JSON value (a string like `500m`, or a bare number) as cores.
+pub fn json_cores(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::String(s) => parse(s),
+        serde_json::Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// A memory or storage quantity in a JSON value as bytes.
+pub fn json_bytes(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::String(s) => parse_int(s),
+        serde_json::Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -297,8 +297,22 @@ impl Drop for TestClusters {
     }
 }
 
+/// The checkout's `scripts/test-cluster`, found from the test's working directory first: a
+/// shared target directory may hold a testkit compiled in another checkout.
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-cluster")
+    let relative = Path::new("scripts/test-cluster");
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            cwd.ancestors()
+                .map(|dir| dir.join(relative))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(relative)
+        })
 }
 
 fn read_env(path: &Path) -> Result<HashMap<String, String>> {

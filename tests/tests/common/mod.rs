@@ -26,7 +26,12 @@ pub fn kubepg() -> &'static Path {
 
 fn build_kubepg() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    // Cargo runs tests with CARGO_MANIFEST_DIR set; prefer it to the compile-time path, which is
+    // another checkout's when a shared target directory holds this test from there.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let manifest = package.join("../Cargo.toml");
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "-p", "kubepg-cli", "--bin", "kubepg"])
         .args(["--message-format", "json-render-diagnostics"])

@@ -3,17 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use tokio_postgres::NoTls;
 
 /// Starts `kubepg serve --demo` on a free loopback port; returns the process and its port.
 fn serve() -> (Child, u16) {
-    let home = tempfile::tempdir().unwrap().keep();
-    let mut child = Command::new(common::kubepg())
-        .args([
-            "serve",
+    common::serve(
+        &[
             "--demo",
             "--listen",
             "127.0.0.1:0",
@@ -21,28 +18,10 @@ fn serve() -> (Child, u16) {
             "127.0.0.1:0",
             "--shutdown-grace",
             "30",
-        ])
-        .env("HOME", &home)
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("kubepg serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("kubepg: listening on 127.0.0.1:") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+        ],
+        &[],
+    )
+    .expect("kubepg serve listens")
 }
 
 async fn connect(port: u16) -> Result<tokio_postgres::Client, tokio_postgres::Error> {

@@ -1,5 +1,6 @@
 //! `kubepg`: SQL over Kubernetes clusters.
 
+mod config;
 mod output;
 mod query;
 mod serve;
@@ -14,6 +15,9 @@ use clap::{Parser, Subcommand};
     about = "A PostgreSQL endpoint for Kubernetes"
 )]
 struct Cli {
+    /// YAML file of settings, keyed by long flag name; flags and KUBEPG_* variables win over it.
+    #[arg(long, global = true, env = "KUBEPG_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Log as JSON lines on stderr.
     #[arg(long, global = true, env = "KUBEPG_LOG_JSON")]
     log_json: bool,
@@ -30,7 +34,29 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(path) = cli.config.clone() {
+        let command = match cli.command {
+            Command::Query(_) => "query",
+            Command::Serve(_) => "serve",
+        };
+        match config::assignments::<Cli>(&path, command) {
+            Ok(vars) => {
+                for (name, value) in vars {
+                    if std::env::var_os(&name).is_none() {
+                        // SAFETY: no other thread exists yet; the runtime starts below.
+                        unsafe { std::env::set_var(name, value) };
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("kubepg: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        // Parsed again so that the file's values take their place below flags and variables.
+        cli = Cli::parse();
+    }
     // A server logs every statement by default; a one-off query keeps stderr for warnings.
     let default_filter = match cli.command {
         Command::Serve(_) => "warn,kubepg=info",

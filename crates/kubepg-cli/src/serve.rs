@@ -1,5 +1,6 @@
 //! `kubepg serve`: the PostgreSQL endpoint.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +31,8 @@ pub struct ServeArgs {
     /// connections are accepted, with no password (trust).
     #[arg(long, env = "KUBEPG_USERS", hide_env_values = true)]
     pub users: Option<String>,
-    /// A file of user:password lines (the Helm chart mounts a Secret here).
+    /// A YAML file mapping each user to its password (the Helm chart mounts a Secret here);
+    /// `user:password` lines are read too.
     #[arg(long, env = "KUBEPG_USERS_FILE")]
     pub users_file: Option<PathBuf>,
     /// How users prove their password.
@@ -54,6 +56,18 @@ pub struct ServeArgs {
     /// Seconds running queries may take to finish after SIGTERM.
     #[arg(long, env = "KUBEPG_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
+    /// Close a connection that has run nothing for this many seconds (0: never).
+    #[arg(long, env = "KUBEPG_IDLE_TIMEOUT", default_value_t = 0)]
+    pub idle_timeout: u64,
+    /// PEM certificate chain for TLS (with --tls-key); clients then may use sslmode=require.
+    #[arg(long, env = "KUBEPG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long, env = "KUBEPG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse connections that did not negotiate TLS.
+    #[arg(long, env = "KUBEPG_TLS_REQUIRED", requires = "tls_cert")]
+    pub tls_required: bool,
     /// Fail queries when any cluster fails, instead of warning.
     #[arg(long, env = "KUBEPG_STRICT")]
     pub strict: bool,
@@ -63,20 +77,21 @@ pub struct ServeArgs {
 }
 
 fn users(args: &ServeArgs) -> anyhow::Result<Users> {
-    let mut text = args.users.clone().unwrap_or_default();
+    let mut users = Users::parse_pairs(args.users.as_deref().unwrap_or_default())
+        .map_err(anyhow::Error::msg)?;
     if let Some(path) = &args.users_file {
         let file =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        for line in file
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            text.push(',');
-            text.push_str(line);
+        // A YAML map can quote passwords holding ':'; plain `user:password` lines are not a map
+        // to YAML and are read as pairs.
+        let more = match serde_saphyr::from_str::<HashMap<String, String>>(&file) {
+            Ok(map) => Users::new(map),
+            Err(_) => Users::parse_lines(&file),
         }
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        users.extend(more);
     }
-    Users::parse_pairs(&text).map_err(anyhow::Error::msg)
+    Ok(users)
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -111,6 +126,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             statement_timeout: Duration::from_secs(args.statement_timeout),
             default_database: args.default_database.clone(),
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(Arc::new(
+                    kubepg_server::tls::load(cert, key).map_err(anyhow::Error::msg)?,
+                )),
+                _ => None,
+            },
+            tls_required: args.tls_required,
             health_listen: match args.health_listen.as_str() {
                 "off" | "" => None,
                 addr => Some(

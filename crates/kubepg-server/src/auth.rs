@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::md5pass::hash_md5_password;
 use datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password;
 use datafusion_postgres::pgwire::api::auth::{AuthSource, LoginInfo, Password};
+use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler, METADATA_USER};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use rand::Rng;
 
@@ -31,14 +32,36 @@ pub struct Users {
 }
 
 impl Users {
-    pub fn new(passwords: HashMap<String, String>) -> Self {
-        Self { passwords }
+    /// Users from a map of user to password; empty names or passwords are refused.
+    pub fn new(passwords: HashMap<String, String>) -> Result<Self, String> {
+        if let Some(user) = passwords
+            .iter()
+            .find(|(u, p)| u.is_empty() || p.is_empty())
+            .map(|(u, _)| u)
+        {
+            return Err(format!("empty user or password for {user:?}"));
+        }
+        Ok(Self { passwords })
     }
 
     /// `user:password` pairs separated by commas (the `KUBEPG_USERS` form).
     pub fn parse_pairs(s: &str) -> Result<Self, String> {
+        Self::from_pairs(s.split(','))
+    }
+
+    /// `user:password` lines; blank lines and `#` comments are skipped.
+    pub fn parse_lines(s: &str) -> Result<Self, String> {
+        Self::from_pairs(s.lines().filter(|l| !l.trim_start().starts_with('#')))
+    }
+
+    /// Adds `other`'s users, replacing passwords of users both have.
+    pub fn extend(&mut self, other: Users) {
+        self.passwords.extend(other.passwords);
+    }
+
+    fn from_pairs<'a>(pairs: impl Iterator<Item = &'a str>) -> Result<Self, String> {
         let mut passwords = HashMap::new();
-        for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for pair in pairs.map(str::trim).filter(|p| !p.is_empty()) {
             let (user, password) = pair
                 .split_once(':')
                 .ok_or_else(|| format!("expected user:password, got {pair:?}"))?;
@@ -64,7 +87,7 @@ impl Users {
     }
 }
 
-fn invalid_password(user: &str) -> PgWireError {
+pub(crate) fn invalid_password(user: &str) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "FATAL".into(),
         "28P01".into(),
@@ -117,6 +140,23 @@ impl AuthSource for CleartextSource {
             None,
             self.0.password(login)?.as_bytes().to_vec(),
         ))
+    }
+}
+
+/// pgwire names the user of a failed SCRAM exchange from the SCRAM message, which libpq leaves
+/// empty; PostgreSQL names the user of the startup packet, which clients show to people.
+pub struct AuthErrors;
+
+impl ErrorHandler for AuthErrors {
+    fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
+        if matches!(error, PgWireError::InvalidPassword(_)) {
+            let user = client
+                .metadata()
+                .get(METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            *error = invalid_password(&user);
+        }
     }
 }
 

@@ -37,8 +37,8 @@ use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, METADATA_DATABASE, METADATA_USER,
-    PgWireServerHandlers, Type,
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, METADATA_DATABASE,
+    METADATA_USER, PgWireServerHandlers, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::response::NoticeResponse;
@@ -51,6 +51,7 @@ use tokio::sync::OnceCell;
 
 use crate::auth::{AuthMode, CleartextSource, Md5Source, SCRAM_ITERATIONS, ScramSource};
 use crate::errors::{fatal, from_datafusion, to_pgwire};
+use crate::idle::Activity;
 use crate::{ServerConfig, encode};
 
 /// What a prepared statement holds: its text, and its parsed form and plan. The same shape as
@@ -120,6 +121,7 @@ impl Connection {
                     Arc::new(TransactionStatementHook),
                 ],
                 peer,
+                activity: Arc::default(),
             }),
             cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
             startup: Arc::new(StartupGate {
@@ -129,6 +131,12 @@ impl Connection {
                 auth,
             }),
         }
+    }
+}
+
+impl Connection {
+    pub fn activity(&self) -> Arc<Activity> {
+        self.queries.activity.clone()
     }
 }
 
@@ -147,6 +155,10 @@ impl PgWireServerHandlers for Connection {
 
     /// A CancelRequest drops the running statement's future, and with it every Kubernetes
     /// request still in flight for it.
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(crate::auth::AuthErrors)
+    }
+
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         self.cancel.clone()
     }
@@ -238,6 +250,13 @@ impl StartupHandler for StartupGate {
             if self.over_limit {
                 return Err(fatal("53300", "sorry, too many clients already".into()));
             }
+            if self.config.tls_required && !client.is_secure() {
+                return Err(fatal(
+                    "28000",
+                    "this server requires TLS: connect with sslmode=require (or verify-full)"
+                        .into(),
+                ));
+            }
             let user = startup.parameters.get("user").cloned().unwrap_or_default();
             let database = startup.parameters.get("database").cloned().unwrap_or(user);
             if scope_of(&self.config, &database)
@@ -277,6 +296,7 @@ pub struct Queries {
     metrics: Arc<crate::health::Metrics>,
     hooks: Vec<Arc<dyn QueryHook>>,
     peer: SocketAddr,
+    activity: Arc<Activity>,
 }
 
 impl Queries {
@@ -470,6 +490,7 @@ impl SimpleQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let _running = self.activity.begin();
         let session = self.session(client).await?;
         let statements = self.parse(query)?;
         if statements.is_empty() {
@@ -517,6 +538,7 @@ impl QueryParser for Queries {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        let _running = self.activity.begin();
         let session = self.session(client).await?;
         let mut statements = self.parse(sql)?;
         if statements.is_empty() {
@@ -603,6 +625,7 @@ impl ExtendedQueryHandler for Queries {
             metrics: self.metrics.clone(),
             hooks: self.hooks.clone(),
             peer: self.peer,
+            activity: self.activity.clone(),
         })
     }
 
@@ -618,6 +641,7 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let _running = self.activity.begin();
         let session = self.session(client).await?;
         let Some((statement, plan)) = &portal.statement.statement.1 else {
             return Ok(Response::EmptyQuery);

@@ -12,6 +12,8 @@ mod encode;
 mod errors;
 mod handler;
 pub mod health;
+mod idle;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use datafusion_postgres::pgwire::api::ConnectionManager;
 use datafusion_postgres::pgwire::tokio::process_socket;
+use datafusion_postgres::pgwire::tokio::tokio_rustls::{TlsAcceptor, rustls};
 use kubepg_sql::Engine;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -40,6 +43,12 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Where `/healthz`, `/readyz` and `/metrics` are served; `None` serves them nowhere.
     pub health_listen: Option<SocketAddr>,
+    /// A connection that runs nothing for this long is closed.
+    pub idle_timeout: Option<Duration>,
+    /// Offered to clients that ask for TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections without TLS are refused (SQLSTATE 28000).
+    pub tls_required: bool,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +61,9 @@ impl Default for ServerConfig {
             default_database: "kubepg".into(),
             shutdown_grace: Duration::from_secs(30),
             health_listen: None,
+            idle_timeout: None,
+            tls: None,
+            tls_required: false,
         }
     }
 }
@@ -69,6 +81,12 @@ pub struct Server {
 impl Server {
     /// Binds the listener. Refuses `trust` authentication on anything but loopback.
     pub async fn bind(config: ServerConfig, engine: Engine) -> std::io::Result<Self> {
+        if config.tls_required && config.tls.is_none() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "TLS is required but no certificate is configured",
+            ));
+        }
         if matches!(config.auth, AuthMode::Trust) && !config.listen.ip().is_loopback() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -127,6 +145,7 @@ impl Server {
                 shutdown.clone(),
             ));
         }
+        let tls = config.tls.clone().map(TlsAcceptor::from);
         let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         loop {
@@ -141,10 +160,12 @@ impl Server {
                         }
                         let conn = handler::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, permit.is_err());
                         let active = metrics.clone();
+                        let tls = tls.clone();
+                        let idle_timeout = config.idle_timeout;
                         tasks.spawn(async move {
                             let _permit = permit;
                             active.active_connections.inc();
-                            serve_socket(socket, conn, peer).await;
+                            serve_socket(socket, tls, conn, peer, idle_timeout).await;
                             active.active_connections.dec();
                         });
                     }
@@ -176,9 +197,29 @@ impl Server {
     }
 }
 
-async fn serve_socket(socket: TcpStream, conn: handler::Connection, peer: SocketAddr) {
+async fn serve_socket(
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    conn: handler::Connection,
+    peer: SocketAddr,
+    idle_timeout: Option<Duration>,
+) {
     let _ = socket.set_nodelay(true);
-    if let Err(e) = process_socket(socket, None, conn).await {
+    let activity = conn.activity();
+    let served = process_socket(socket, tls, conn);
+    let result = match idle_timeout {
+        None => served.await,
+        // pgwire's message loop has no idle hook, so the connection is dropped from outside:
+        // the client sees the socket close, as with PostgreSQL's idle_session_timeout.
+        Some(limit) => tokio::select! {
+            result = served => result,
+            () = activity.idle_for(limit) => {
+                tracing::info!(%peer, seconds = limit.as_secs(), "closing an idle connection");
+                Ok(())
+            }
+        },
+    };
+    if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -10,6 +10,7 @@ use kubepg_kube::pool::{ClusterPool, PoolConfig};
 use kubepg_server::{AuthMode, Server, ServerConfig, Users};
 use kubepg_sql::{Engine, EngineConfig};
 use kubepg_testkit::TestClusters;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
@@ -20,6 +21,16 @@ struct Running {
 }
 
 async fn start(auth: AuthMode, max_connections: usize) -> Running {
+    start_with(ServerConfig {
+        auth,
+        max_connections,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Serves the shared seeded clusters on free loopback ports with `config`'s settings.
+async fn start_with(config: ServerConfig) -> Running {
     let env = TestClusters::shared_seeded();
     let pool = ClusterPool::build(PoolConfig {
         kubeconfigs: vec![env.kubeconfig()],
@@ -34,9 +45,7 @@ async fn start(auth: AuthMode, max_connections: usize) -> Running {
         ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             health_listen: Some("127.0.0.1:0".parse().unwrap()),
-            auth,
-            max_connections,
-            ..Default::default()
+            ..config
         },
         engine,
     )
@@ -255,10 +264,8 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
 
 #[tokio::test]
 async fn scram_users_authenticate_and_a_wrong_password_is_28p01() {
-    let users = Arc::new(Users::new(HashMap::from([(
-        "alice".to_string(),
-        "s3cret".to_string(),
-    )])));
+    let users =
+        Arc::new(Users::new(HashMap::from([("alice".to_string(), "s3cret".to_string())])).unwrap());
     let s = start(AuthMode::ScramSha256(users), 10).await;
     let client = connect(s.addr, "c1", "alice", "s3cret").await.unwrap();
     let rows = client
@@ -487,12 +494,8 @@ async fn readiness_fails_while_no_cluster_answers() {
 
 #[tokio::test]
 async fn md5_and_cleartext_users_authenticate_for_older_clients() {
-    let users = || {
-        Arc::new(Users::new(HashMap::from([(
-            "bob".to_string(),
-            "pw".to_string(),
-        )])))
-    };
+    let users =
+        || Arc::new(Users::new(HashMap::from([("bob".to_string(), "pw".to_string())])).unwrap());
     for auth in [AuthMode::Md5(users()), AuthMode::Cleartext(users())] {
         let name = format!("{auth:?}")
             .split('(')
@@ -517,4 +520,91 @@ async fn md5_and_cleartext_users_authenticate_for_older_clients() {
             "{name}: {err:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_gssapi_encryption_request_is_refused_and_tls_then_offered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let s = start_with(ServerConfig {
+        tls: Some(Arc::new(kubepg_server::tls::load(&cert, &key).unwrap())),
+        ..Default::default()
+    })
+    .await;
+    let mut socket = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    // GSSENCRequest, then SSLRequest: length 8 and the protocol's magic codes.
+    for (code, answer) in [(80877104u32, b'N'), (80877103u32, b'S')] {
+        let mut request = 8u32.to_be_bytes().to_vec();
+        request.extend(code.to_be_bytes());
+        socket.write_all(&request).await.unwrap();
+        let mut reply = [0u8; 1];
+        socket.read_exact(&mut reply).await.unwrap();
+        assert_eq!(reply[0], answer, "answer to request code {code}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_idle_past_the_timeout_is_closed_and_a_busy_one_is_not() {
+    let s = start_with(ServerConfig {
+        idle_timeout: Some(std::time::Duration::from_secs(2)),
+        ..Default::default()
+    })
+    .await;
+    let idle = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    let busy = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    for _ in 0..200 {
+        if idle.is_closed() {
+            break;
+        }
+        busy.query("SELECT count(*) FROM nodes", &[]).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(idle.is_closed(), "the idle connection is still open");
+    assert!(!busy.is_closed());
+    assert_eq!(
+        busy.query("SELECT count(*) FROM nodes", &[]).await.unwrap()[0].get::<_, i64>(0),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_portal_with_a_row_limit_is_suspended_and_resumed() {
+    let s = start(AuthMode::Trust, 10).await;
+    let mut client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    let statement = tx
+        .prepare("SELECT name FROM pods WHERE namespace = $1 ORDER BY name")
+        .await
+        .unwrap();
+    let all: Vec<String> = tx
+        .query(&statement, &[&"shop"])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(all.len() > 3, "{all:?}");
+    let portal = tx.bind(&statement, &[&"shop"]).await.unwrap();
+    let mut fetched = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 2).await.unwrap();
+        assert!(rows.len() <= 2);
+        if rows.is_empty() {
+            break;
+        }
+        fetched.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    }
+    assert_eq!(fetched, all);
+    tx.commit().await.unwrap();
 }

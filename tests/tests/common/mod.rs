@@ -12,8 +12,9 @@
 //! `KUBECONFIG`/`KUBEPG_*` settings, so one test's on-disk cache never answers another's query.
 
 use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -153,15 +154,10 @@ impl Outcome {
     }
 }
 
-/// Runs `kubepg query ARGS…` with a fresh `HOME` and discovery cache.
-pub fn query<I, S>(args: I) -> Outcome
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let home = tempfile::tempdir().expect("a temporary HOME");
+/// `kubepg COMMAND` with none of the caller's cluster settings and `home` as its HOME and cache.
+fn isolated(command: &str, home: &Path) -> Command {
     let mut cmd = Command::new(kubepg());
-    cmd.arg("query").args(args);
+    cmd.arg(command);
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
         if key_str.starts_with("KUBEPG_")
@@ -171,10 +167,55 @@ where
             cmd.env_remove(&key);
         }
     }
-    let out = cmd
-        .env("HOME", home.path())
-        .env("KUBEPG_CACHE_DIR", home.path().join("discovery"))
-        .stdin(Stdio::null())
+    cmd.env("HOME", home)
+        .env("KUBEPG_CACHE_DIR", home.join("discovery"))
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts `kubepg serve ARGS…` (with `envs` set) and waits for its "listening" line. Returns
+/// the process and its PostgreSQL port, or everything it printed when it exited instead.
+pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16), String> {
+    let home = tempfile::tempdir().expect("a temporary HOME").keep();
+    let mut child = isolated("serve", &home)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kubepg serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut printed = String::new();
+    let port = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.wait();
+            return Err(printed);
+        };
+        if let Some(rest) = line.strip_prefix("kubepg: listening on 127.0.0.1:") {
+            break rest
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port after the address");
+        }
+        printed.push_str(&line);
+        printed.push('\n');
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, port))
+}
+
+/// Runs `kubepg query ARGS…` with a fresh `HOME` and discovery cache.
+pub fn query<I, S>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let home = tempfile::tempdir().expect("a temporary HOME");
+    let out = isolated("query", home.path())
+        .args(args)
         .output()
         .expect("running kubepg");
     Outcome {

@@ -1,21 +1,16 @@
-//! Where kubepg answers as PostgreSQL 16 rather than as DataFusion: `version()`,
-//! `SHOW server_version` / `server_version_num`, and `current_setting` of those.
+//! Where kubepg answers as PostgreSQL 16 rather than as DataFusion: `version()`, the version
+//! numbers `SHOW` reports, and `information_schema._pg_expandarray` for pgjdbc's key and index
+//! metadata.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, LogicalPlan, Volatility, create_udf};
-use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_postgres::hooks::{HookClient, QueryHook};
-use datafusion_postgres::pgwire::api::ClientInfo;
-use datafusion_postgres::pgwire::api::Type;
-use datafusion_postgres::pgwire::api::results::{
-    DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response,
+use datafusion::arrow::array::StructArray;
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
 };
-use datafusion_postgres::pgwire::error::PgWireResult;
+use datafusion::prelude::SessionContext;
 
 pub const SERVER_VERSION: &str = "16.6";
 pub const SERVER_VERSION_NUM: &str = "160006";
@@ -42,91 +37,47 @@ pub fn register(ctx: &SessionContext) {
             ))))
         }),
     ));
+    ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
 }
 
-/// Answers `SHOW server_version` and `SHOW server_version_num` before datafusion-postgres's
-/// SET/SHOW hook, which reports DataFusion's version.
-pub struct ServerVersionHook;
-
-fn show(name: &str) -> Option<String> {
-    match name {
-        "server_version" => Some(format!("{SERVER_VERSION} (kubepg)")),
-        "server_version_num" => Some(SERVER_VERSION_NUM.into()),
-        _ => None,
-    }
+/// `_pg_expandarray(array)`: in PostgreSQL a set-returning function of `(x, n)` rows that pgjdbc
+/// applies to `pg_index.indkey` for getPrimaryKeys and getIndexInfo. Kubernetes objects have
+/// no keys or indexes, so `pg_index` is empty and no row ever reaches it; it exists so those
+/// queries plan and answer with no rows, as PostgreSQL does for a table without keys.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExpandArray {
+    signature: Signature,
 }
 
-fn one_value(name: &str, value: String) -> PgWireResult<Response> {
-    let fields = Arc::new(vec![FieldInfo::new(
-        name.into(),
-        None,
-        None,
-        Type::TEXT,
-        FieldFormat::Text,
-    )]);
-    let mut encoder = DataRowEncoder::new(fields.clone());
-    encoder.encode_field(&Some(value))?;
-    let row = encoder.take_row();
-    Ok(Response::Query(QueryResponse::new(
-        fields,
-        futures::stream::iter([Ok(row)]),
-    )))
+fn expanded_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("x", DataType::Int32, true),
+        Field::new("n", DataType::Int32, true),
+    ])
 }
 
-/// The variable a `SHOW` asks for and its value, when this hook answers it.
-fn wanted(statement: &Statement) -> Option<(String, String)> {
-    let Statement::ShowVariable { variable } = statement else {
-        return None;
-    };
-    let [name] = variable.as_slice() else {
-        return None;
-    };
-    let name = name.value.to_ascii_lowercase();
-    show(&name).map(|v| (name, v))
-}
-
-fn answer(statement: &Statement) -> Option<PgWireResult<Response>> {
-    wanted(statement).map(|(name, value)| one_value(&name, value))
-}
-
-#[async_trait]
-impl QueryHook for ServerVersionHook {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        answer(statement)
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        "_pg_expandarray"
     }
 
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        // Planned as a constant so Describe reports one text column.
-        let (name, value) = wanted(statement)?;
-        let plan = ctx
-            .state()
-            .create_logical_plan(&format!("SELECT '{value}' AS {name}"))
-            .await;
-        Some(
-            plan.map_err(|e| {
-                datafusion_postgres::pgwire::error::PgWireError::ApiError(Box::new(e))
-            }),
-        )
+    fn signature(&self) -> &Signature {
+        &self.signature
     }
 
-    async fn handle_extended_query(
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Struct(expanded_fields()))
+    }
+
+    fn invoke_with_args(
         &self,
-        statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        answer(statement)
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        Ok(ColumnarValue::Array(Arc::new(StructArray::new_null(
+            expanded_fields(),
+            args.number_rows,
+        ))))
     }
 }

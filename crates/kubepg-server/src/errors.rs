@@ -28,3 +28,11 @@ pub fn fatal(code: &str, message: String) -> PgWireError {
         message,
     )))
 }
+
+pub fn user_error(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message,
+    )))
+}

@@ -5,23 +5,21 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Declare, DeclareType, Statement};
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use datafusion_postgres::hooks::QueryHook;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
-use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::hooks::{HookClient, QueryHook};
 use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::md5pass::Md5PasswordAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
@@ -33,8 +31,8 @@ use datafusion_postgres::pgwire::api::auth::{
 use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
-use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response, Tag};
+use datafusion_postgres::pgwire::api::stmt::{QueryParser, StoredStatement};
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, METADATA_DATABASE,
@@ -52,14 +50,12 @@ use tokio::sync::OnceCell;
 use crate::auth::{AuthMode, CleartextSource, Md5Source, SCRAM_ITERATIONS, ScramSource};
 use crate::errors::{fatal, from_datafusion, to_pgwire};
 use crate::idle::Activity;
+use crate::settings::Settings;
 use crate::{ServerConfig, encode};
 
 /// What a prepared statement holds: its text, and its parsed form and plan. The same shape as
 /// datafusion-postgres's, whose cursor hook reads portals of this type.
 pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
-
-/// Where session settings live in the client's metadata (written by the SET/SHOW hook).
-const METADATA_STATEMENT_TIMEOUT: &str = "statement_timeout_ms";
 
 /// A connection's handlers; pgwire asks for each once per connection.
 pub struct Connection {
@@ -115,11 +111,10 @@ impl Connection {
                 parser: Arc::new(PostgresCompatibilityParser::new()),
                 metrics,
                 hooks: vec![
-                    Arc::new(crate::compat::ServerVersionHook),
                     Arc::new(CursorStatementHook),
-                    Arc::new(SetShowHook),
                     Arc::new(TransactionStatementHook),
                 ],
+                settings: Arc::new(Settings::new(config.statement_timeout)),
                 peer,
                 activity: Arc::default(),
             }),
@@ -297,6 +292,7 @@ pub struct Queries {
     hooks: Vec<Arc<dyn QueryHook>>,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    settings: Arc<Settings>,
 }
 
 impl Queries {
@@ -323,7 +319,11 @@ impl Queries {
                     .map_err(to_pgwire)?;
                 setup_pg_catalog(&session.ctx, &catalog, EmptyContextProvider)
                     .map_err(|e| from_datafusion(*e))?;
+                crate::catalog_types::install(&session.ctx, &catalog, self.settings.clone())
+                    .map_err(from_datafusion)?;
                 crate::compat::register(&session.ctx);
+                self.settings.apply_startup(client.metadata());
+                self.settings.register(&session.ctx);
                 tracing::debug!(peer = %self.peer, database, "session started");
                 Ok(Arc::new(session))
             })
@@ -333,22 +333,14 @@ impl Queries {
 
     fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
         self.parser
-            .parse(sql)
+            .parse(&crate::rewrite::prepare(sql))
+            .map(|statements| {
+                statements
+                    .into_iter()
+                    .map(crate::rewrite::after_parse)
+                    .collect()
+            })
             .map_err(|e| to_pgwire(kubepg_sql::Error::DataFusion(e.into())))
-    }
-
-    fn timeout<C: ClientInfo + ?Sized>(&self, client: &C) -> Option<Duration> {
-        match client
-            .metadata()
-            .get(METADATA_STATEMENT_TIMEOUT)
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            Some(0) => None,
-            Some(ms) => Some(Duration::from_millis(ms)),
-            None => {
-                (!self.config.statement_timeout.is_zero()).then_some(self.config.statement_timeout)
-            }
-        }
     }
 
     /// Runs a plan to completion within the statement timeout, then describes and encodes it.
@@ -379,7 +371,7 @@ impl Queries {
             let df = session.ctx.execute_logical_plan(plan).await?;
             df.collect().await
         };
-        let result = match self.timeout(client) {
+        let result = match self.settings.statement_timeout() {
             Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
                 PgWireError::UserError(Box::new(ErrorInfo::new(
                     "ERROR".into(),
@@ -432,6 +424,59 @@ impl Queries {
         )?))
     }
 
+    /// `DECLARE name CURSOR FOR query`: the query is planned like any other (guard, timeout,
+    /// statement log) and its rows wait in a portal of the cursor's name, whose statement keeps
+    /// the plan so that Describe Portal (psycopg's server cursors) answers the cursor's columns.
+    /// FETCH and CLOSE are datafusion-postgres's cursor hook, over the same portal store.
+    async fn declare<C>(
+        &self,
+        client: &mut C,
+        session: &KubeSession,
+        declares: &[Declare],
+        params: Option<&ParamValues>,
+    ) -> PgWireResult<Response>
+    where
+        C: HookClient,
+    {
+        for declare in declares {
+            let (Some(DeclareType::Cursor), Some(name), Some(query)) = (
+                &declare.declare_type,
+                declare.names.first(),
+                &declare.for_query,
+            ) else {
+                return Err(crate::errors::user_error(
+                    "42601",
+                    "DECLARE needs a cursor name and CURSOR FOR a query".into(),
+                ));
+            };
+            let statement = Statement::Query(query.clone());
+            let mut plan = session
+                .logical_plan(DfStatement::Statement(Box::new(statement.clone())))
+                .await
+                .map_err(to_pgwire)?;
+            if let Some(params) = params {
+                plan = plan
+                    .replace_params_with_values(params)
+                    .map_err(from_datafusion)?;
+            }
+            let schema = plan.schema().as_arrow().clone();
+            let batches = self.collect(client, session, plan.clone()).await?;
+            let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            let fields = encode::fields(&schema, &Format::UnifiedText, Some(options))?;
+            let stored = Arc::new(StoredStatement::new(
+                name.value.clone(),
+                (query.to_string(), Some((statement, plan))),
+                vec![],
+            ));
+            let portal = Portal::new_cursor(name.value.clone(), stored);
+            portal
+                .start(encode::response(Arc::new(fields), batches))
+                .await;
+            HookClient::portal_store(client).put_portal(Arc::new(portal));
+        }
+        Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+    }
+
     async fn send_warnings<C>(&self, client: &mut C, session: &KubeSession) -> PgWireResult<()>
     where
         C: Sink<PgWireBackendMessage> + Unpin + Send,
@@ -464,6 +509,16 @@ impl Queries {
     {
         if let Some(copy) = crate::copy::parse(&statement) {
             return self.copy_out(client, session, copy).await;
+        }
+        if let Statement::Declare { stmts } = &statement {
+            return self.declare(client, session, stmts, None).await;
+        }
+        if let Some(result) = self
+            .settings
+            .execute(client, &session.ctx, &statement)
+            .await
+        {
+            return result;
         }
         for hook in &self.hooks {
             if let Some(result) = hook
@@ -545,6 +600,9 @@ impl QueryParser for Queries {
             return Ok(None);
         }
         let statement = statements.remove(0);
+        if let Some(plan) = Settings::describe(&statement) {
+            return Ok(Some((sql.to_string(), Some((statement, plan)))));
+        }
         for hook in &self.hooks {
             if let Some(plan) = hook
                 .handle_extended_parse_query(&statement, &session.ctx, client)
@@ -626,6 +684,7 @@ impl ExtendedQueryHandler for Queries {
             hooks: self.hooks.clone(),
             peer: self.peer,
             activity: self.activity.clone(),
+            settings: self.settings.clone(),
         })
     }
 
@@ -650,6 +709,14 @@ impl ExtendedQueryHandler for Queries {
         let type_refs: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
             types.iter().map(Option::as_ref).collect();
         let params: ParamValues = deserialize_parameters(portal, &type_refs)?;
+        if let Statement::Declare { stmts } = statement {
+            let result = self.declare(client, &session, stmts, Some(&params)).await;
+            self.send_warnings(client, &session).await?;
+            return result;
+        }
+        if let Some(result) = self.settings.execute(client, &session.ctx, statement).await {
+            return result;
+        }
         for hook in &self.hooks {
             if let Some(result) = hook
                 .handle_extended_query(statement, plan, &params, &session.ctx, client)

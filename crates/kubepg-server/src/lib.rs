@@ -6,6 +6,7 @@
 //! ([`encode`] turns results into rows, [`errors`] gives every failure its SQLSTATE).
 
 pub mod auth;
+mod catalog_types;
 mod compat;
 mod copy;
 mod encode;
@@ -13,6 +14,8 @@ mod errors;
 mod handler;
 pub mod health;
 mod idle;
+mod rewrite;
+mod settings;
 pub mod tls;
 
 use std::net::SocketAddr;

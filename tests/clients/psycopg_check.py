@@ -1,0 +1,74 @@
+"""psycopg 3 against kubepg: parameters, binary results, prepared statements, a server-side
+cursor and COPY. Prints one JSON object of what it read; the Rust suite asserts on it."""
+
+import json
+import sys
+
+import psycopg
+
+conn = psycopg.connect(sys.argv[1])
+out = {}
+
+cur = conn.cursor()
+cur.execute(
+    "SELECT name FROM pods WHERE namespace = %s AND restarts >= %s ORDER BY name",
+    ("shop", 0),
+)
+out["params"] = [r[0] for r in cur.fetchall()]
+
+bcur = conn.cursor(binary=True)
+bcur.execute(
+    "SELECT name, created, labels, restarts, ready FROM pods WHERE namespace = %s ORDER BY name LIMIT 1",
+    ("shop",),
+)
+name, created, labels, restarts, ready = bcur.fetchone()
+out["binary"] = {
+    "name": name,
+    "created_tz": created.tzinfo is not None,
+    "labels": labels,
+    "restarts": restarts,
+    "ready_type": type(ready).__name__,
+}
+out["binary_types"] = [d.type_code for d in bcur.description]
+
+out["prepared"] = [
+    cur.execute(
+        "SELECT count(*) FROM pods WHERE namespace = %s", ("shop",), prepare=True
+    ).fetchone()[0]
+    for _ in range(7)
+]
+
+with conn.transaction():
+    with conn.cursor(name="pods_cursor") as server:
+        server.execute("SELECT name FROM pods WHERE namespace = %s ORDER BY name", ("shop",))
+        out["server_cursor"] = [
+            [r[0] for r in server.fetchmany(2)],
+            [r[0] for r in server.fetchmany(2)],
+        ]
+        out["server_cursor_columns"] = [d.name for d in server.description]
+
+rows = []
+with cur.copy(
+    "COPY (SELECT name, namespace FROM pods WHERE namespace = 'shop' ORDER BY name) TO STDOUT"
+) as copy:
+    for row in copy.rows():
+        rows.append(list(row))
+out["copy_rows"] = rows
+
+csv = b""
+with cur.copy(
+    "COPY (SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name) TO STDOUT WITH (FORMAT csv, HEADER)"
+) as copy:
+    for chunk in copy:
+        csv += bytes(chunk)
+out["copy_csv"] = csv.decode()
+
+try:
+    cur.execute("SELECT * FROM no_such_table")
+except psycopg.Error as e:
+    out["error"] = e.sqlstate
+conn.rollback()
+out["after_error"] = cur.execute("SELECT count(*) FROM namespaces").fetchone()[0]
+out["server_version"] = conn.info.server_version
+
+print(json.dumps(out))

@@ -3,6 +3,7 @@ object by object."""
 
 from __future__ import annotations
 
+import re
 import unittest
 from typing import Any
 
@@ -40,6 +41,28 @@ def mounted_files(objects: list[dict[str, Any]]) -> dict[str, tuple[str, str, st
                 path = f"{mounts[volume['name']]}/{item['path']}"
                 files[path] = (kind, ref["name"], item["key"])
     return files
+
+
+class ValuesTest(unittest.TestCase):
+    # Passed through verbatim as Kubernetes fields, documented by Kubernetes.
+    VERBATIM = ("resources", "livenessProbe", "readinessProbe")
+
+    def test_every_value_has_a_comment(self) -> None:
+        lines = (helm_render.CHART / "values.yaml").read_text().splitlines()
+        parent = ""
+        undocumented = []
+        for i, line in enumerate(lines):
+            match = re.match(r"^( {0,2})([A-Za-z][\w-]*):", line)
+            if not match:
+                continue
+            indent, key = match.groups()
+            if not indent:
+                parent = key
+            elif parent in self.VERBATIM:
+                continue
+            if not lines[i - 1].lstrip().startswith("#"):
+                undocumented.append(key if not indent else f"{parent}.{key}")
+        self.assertEqual(undocumented, [])
 
 
 class LintTest(unittest.TestCase):

@@ -239,9 +239,12 @@ class NonDefaultRenderTest(unittest.TestCase):
         )
 
     def test_inline_users_become_a_secret(self) -> None:
-        objects = helm_render.render({"users": {"users": {"grafana": "s3cret"}}}, kube_version=KUBE_VERSION)
+        users = {"grafana": "s3cret", "bob": 1234}
+        objects = helm_render.render({"users": {"users": users}}, kube_version=KUBE_VERSION)
         secret = one(objects, "Secret")
-        self.assertEqual(yaml.safe_load(secret["stringData"]["users.yaml"]), {"grafana": "s3cret"})
+        self.assertEqual(
+            yaml.safe_load(secret["stringData"]["users.yaml"]), {"grafana": "s3cret", "bob": "1234"}
+        )
         config = config_of(objects)
         self.assertEqual(
             mounted_files(objects)[config["users-file"]],

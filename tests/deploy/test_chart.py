@@ -158,7 +158,8 @@ class DefaultRenderTest(unittest.TestCase):
             {"listen", "health-listen", "in-cluster", "cache-dir", "auth", "max-connections",
              "statement-timeout", "idle-timeout", "query-memory-mb", "shutdown-grace"},
         )
-        self.assertEqual(config["listen"], "0.0.0.0:5432")
+        # No users: kubepg trusts loopback only, so the chart keeps it there (port-forward).
+        self.assertEqual(config["listen"], "127.0.0.1:5432")
         self.assertEqual(config["health-listen"], "0.0.0.0:9187")
         self.assertIs(config["in-cluster"], True)
         self.assertEqual(config["auth"], "scram")

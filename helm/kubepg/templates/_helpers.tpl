@@ -51,8 +51,10 @@ kubepg's config file. The keys the chart sets describe the pod it builds (ports,
 so they take precedence over .Values.config.
 */}}
 {{- define "kubepg.config" -}}
-{{- $chart := dict "listen" "0.0.0.0:5432" "health-listen" "0.0.0.0:9187" "in-cluster" true "cache-dir" "/var/cache/kubepg" }}
+{{- $chart := dict "listen" "127.0.0.1:5432" "health-listen" "0.0.0.0:9187" "in-cluster" true "cache-dir" "/var/cache/kubepg" }}
+{{- /* Without users kubepg trusts loopback only and refuses other addresses: port-forward. */}}
 {{- if include "kubepg.usersSecretName" . }}
+{{- $_ := set $chart "listen" "0.0.0.0:5432" }}
 {{- $_ := set $chart "users-file" "/etc/kubepg/users/users.yaml" }}
 {{- end }}
 {{- if .Values.tls.secretName }}

@@ -608,3 +608,92 @@ async fn a_portal_with_a_row_limit_is_suspended_and_resumed() {
     assert_eq!(fetched, all);
     tx.commit().await.unwrap();
 }
+
+/// Runs `sql` as a simple query and returns its rows as text, failing the test on an error.
+async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(String::from)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dbeaver_grafana_and_metabase_metadata_queries_answer() {
+    let s = start(AuthMode::Trust, 10).await;
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+
+    // DBeaver's navigator: schemas, then the relations of one schema, then column types.
+    let schemas = rows(&client, "SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass ORDER BY nspname").await;
+    let names: Vec<_> = schemas.iter().filter_map(|r| r[2].clone()).collect();
+    assert!(
+        names.contains(&"public".to_string()) && names.contains(&"kubepg".to_string()),
+        "{names:?}"
+    );
+    let relations = rows(&client, "select c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key from pg_catalog.pg_class c left outer join pg_catalog.pg_description d on d.objoid=c.oid and d.objsubid=0 and d.classoid='pg_class'::regclass where c.relnamespace=(select oid from pg_namespace where nspname='public') and c.relkind not in ('i','I','c')").await;
+    assert!(
+        relations.iter().any(|r| r[2].as_deref() == Some("widgets")),
+        "{relations:?}"
+    );
+    let types = rows(&client, "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_catalog.pg_attribute a join pg_catalog.pg_class c on c.oid = a.attrelid join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relname = 'pods' and a.attname in ('labels', 'created', 'restarts') order by 1").await;
+    assert_eq!(
+        types,
+        [
+            ["created", "timestamp with time zone"],
+            ["labels", "jsonb"],
+            ["restarts", "bigint"]
+        ]
+        .map(|r| r.map(|v| Some(v.to_string())).to_vec())
+    );
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT current_schema(), current_setting('search_path')"
+        )
+        .await,
+        [[
+            Some("public".to_string()),
+            Some("\"$user\", public".to_string())
+        ]]
+    );
+
+    // Grafana's table and column pickers, then a time-series panel query.
+    let tables = rows(&client, r#"SELECT CASE WHEN quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s) THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS "table" FROM information_schema.tables WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental') ORDER BY CASE WHEN quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s) THEN 0 ELSE 1 END, 1"#).await;
+    assert!(
+        tables
+            .iter()
+            .any(|r| r[0].as_deref().is_some_and(|t| t.ends_with("pods"))),
+        "{tables:?}"
+    );
+    let columns = rows(&client, r#"SELECT quote_ident(column_name) AS "column", data_type AS "type" FROM information_schema.columns WHERE CASE WHEN array_length(parse_ident('public.pods'),1) = 2 THEN quote_ident(table_schema) = (parse_ident('public.pods'))[1] AND quote_ident(table_name) = (parse_ident('public.pods'))[2] ELSE quote_ident(table_name) = 'public.pods' AND quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s) END"#).await;
+    assert!(
+        columns.iter().any(|r| r[0].as_deref() == Some("created")),
+        "{columns:?}"
+    );
+    let series = rows(&client, r#"SELECT created AS "time", count(*) AS value FROM pods WHERE created BETWEEN '2020-01-01T00:00:00Z' AND '2030-01-01T00:00:00Z' GROUP BY 1 ORDER BY 1 LIMIT 2"#).await;
+    assert!(!series.is_empty());
+
+    // Metabase's compiled questions quote every identifier.
+    let pods = rows(&client, r#"SELECT "public"."pods"."name" AS "name", "public"."pods"."namespace" AS "namespace" FROM "public"."pods" WHERE "public"."pods"."namespace" = 'shop' LIMIT 2000"#).await;
+    assert!(!pods.is_empty() && pods.iter().all(|r| r[1].as_deref() == Some("shop")));
+    let counts = rows(&client, r#"SELECT "public"."pods"."phase" AS "phase", COUNT(*) AS "count" FROM "public"."pods" GROUP BY "public"."pods"."phase" ORDER BY "public"."pods"."phase" ASC"#).await;
+    let total: i64 = counts
+        .iter()
+        .map(|r| r[1].as_deref().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(
+        total,
+        rows(&client, "SELECT count(*) FROM pods").await[0][0]
+            .as_deref()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    );
+}

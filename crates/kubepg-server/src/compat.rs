@@ -1,5 +1,5 @@
 //! Where kubepg answers as PostgreSQL 16 rather than as DataFusion: `version()`, the version
-//! numbers `SHOW` reports, and `information_schema._pg_expandarray` for pgjdbc's key and index
+//! numbers `SHOW` reports, the connected user as `session_user`/`current_user`, and `information_schema._pg_expandarray` for pgjdbc's key and index
 //! metadata.
 
 use std::sync::Arc;
@@ -23,8 +23,19 @@ fn version_string() -> String {
     )
 }
 
-/// Registers `version()` answering like PostgreSQL.
-pub fn register(ctx: &SessionContext) {
+/// Registers `version()`, `session_user` and `user` answering like PostgreSQL.
+pub fn register(ctx: &SessionContext, user: &str) {
+    // datafusion-pg-catalog answers `postgres` whoever connected; PostgreSQL names the user.
+    for name in ["session_user", "user"] {
+        let user = user.to_string();
+        ctx.register_udf(create_udf(
+            name,
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(user.clone()))))),
+        ));
+    }
     let version = version_string();
     ctx.register_udf(create_udf(
         "version",

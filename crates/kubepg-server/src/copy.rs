@@ -148,7 +148,7 @@ pub fn response(
     batches: Vec<RecordBatch>,
     format: &CopyFormat,
 ) -> PgWireResult<CopyResponse> {
-    let fields = Arc::new(encode::fields(schema, &Format::UnifiedText, None)?);
+    let fields = Arc::new(encode::fields(schema, &Format::UnifiedText, None, None)?);
     let encoder = || match format {
         CopyFormat::Text { delimiter, null } => CopyEncoder::new_text(
             fields.clone(),

@@ -23,23 +23,33 @@ fn is_jsonb(field: &datafusion::arrow::datatypes::Field) -> bool {
         && field.data_type() == &DataType::Utf8
 }
 
-/// RowDescription fields: arrow-pg's mapping, with kubepg's JSON columns as `jsonb`.
+/// RowDescription fields: arrow-pg's mapping, with kubepg's JSON columns as `jsonb` and, when
+/// given, the column names PostgreSQL would use.
 pub fn fields(
     schema: &Schema,
     format: &Format,
     options: Option<Arc<FormatOptions>>,
+    names: Option<Vec<String>>,
 ) -> PgWireResult<Vec<FieldInfo>> {
     let mut fields = arrow_schema_to_pg_fields(schema, format, options)?;
+    let mut names = names.map(Vec::into_iter);
     for (info, field) in fields.iter_mut().zip(schema.fields()) {
-        if is_jsonb(field) {
-            *info = FieldInfo::new(
-                info.name().to_string(),
-                info.table_id(),
-                info.column_id(),
-                Type::JSONB,
-                info.format(),
-            );
-        }
+        let name = names
+            .as_mut()
+            .and_then(Iterator::next)
+            .unwrap_or_else(|| info.name().to_string());
+        let datatype = if is_jsonb(field) {
+            Type::JSONB
+        } else {
+            info.datatype().clone()
+        };
+        *info = FieldInfo::new(
+            name,
+            info.table_id(),
+            info.column_id(),
+            datatype,
+            info.format(),
+        );
     }
     Ok(fields)
 }

@@ -321,7 +321,14 @@ impl Queries {
                     .map_err(|e| from_datafusion(*e))?;
                 crate::catalog_types::install(&session.ctx, &catalog, self.settings.clone())
                     .map_err(from_datafusion)?;
-                crate::compat::register(&session.ctx);
+                crate::compat::register(
+                    &session.ctx,
+                    client
+                        .metadata()
+                        .get(METADATA_USER)
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                );
                 self.settings.apply_startup(client.metadata());
                 self.settings.register(&session.ctx);
                 tracing::debug!(peer = %self.peer, database, "session started");
@@ -353,8 +360,9 @@ impl Queries {
     ) -> PgWireResult<Response> {
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let schema = plan.schema().as_arrow().clone();
+        let names = crate::names::postgres_names(&plan);
         let batches = self.collect(client, session, plan).await?;
-        let fields = encode::fields(&schema, format, Some(options))?;
+        let fields = encode::fields(&schema, format, Some(options), names)?;
         Ok(Response::Query(encode::response(Arc::new(fields), batches)))
     }
 
@@ -382,10 +390,26 @@ impl Queries {
             None => work.await,
         }
         .map_err(from_datafusion);
-        let outcome = match &result {
-            Ok(_) => "ok".to_string(),
-            Err(PgWireError::UserError(e)) => e.code.clone(),
-            Err(_) => "error".to_string(),
+        let rows = result
+            .as_ref()
+            .map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum::<usize>());
+        self.record(client, session, started, rows, result.as_ref().err());
+        result
+    }
+
+    /// The statement log line and metrics of one statement, executed or refused.
+    fn record<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &KubeSession,
+        started: std::time::Instant,
+        rows: usize,
+        error: Option<&PgWireError>,
+    ) {
+        let outcome = match error {
+            None => "ok".to_string(),
+            Some(PgWireError::UserError(e)) => e.code.clone(),
+            Some(_) => "error".to_string(),
         };
         self.metrics
             .record_statement(&outcome, started.elapsed().as_secs_f64());
@@ -396,10 +420,28 @@ impl Queries {
             peer = %self.peer,
             clusters = %session.scope.join(","),
             duration_ms = started.elapsed().as_millis() as u64,
-            rows = result.as_ref().map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum::<usize>()),
+            rows,
             outcome,
             "statement"
         );
+    }
+
+    /// Plans one statement; a refusal (bad SQL, unknown table, a write) is logged and counted
+    /// like an executed statement.
+    async fn plan<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &KubeSession,
+        statement: Statement,
+    ) -> PgWireResult<LogicalPlan> {
+        let started = std::time::Instant::now();
+        let result = session
+            .logical_plan(DfStatement::Statement(Box::new(statement)))
+            .await
+            .map_err(to_pgwire);
+        if let Err(e) = &result {
+            self.record(client, session, started, 0, Some(e));
+        }
         result
     }
 
@@ -462,7 +504,12 @@ impl Queries {
             let schema = plan.schema().as_arrow().clone();
             let batches = self.collect(client, session, plan.clone()).await?;
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            let fields = encode::fields(&schema, &Format::UnifiedText, Some(options))?;
+            let fields = encode::fields(
+                &schema,
+                &Format::UnifiedText,
+                Some(options),
+                crate::names::postgres_names(&plan),
+            )?;
             let stored = Arc::new(StoredStatement::new(
                 name.value.clone(),
                 (query.to_string(), Some((statement, plan))),
@@ -528,10 +575,7 @@ impl Queries {
                 return result;
             }
         }
-        let plan = session
-            .logical_plan(DfStatement::Statement(Box::new(statement)))
-            .await
-            .map_err(to_pgwire)?;
+        let plan = self.plan(client, session, statement).await?;
         self.run(client, session, plan, &Format::UnifiedText).await
     }
 }
@@ -611,10 +655,7 @@ impl QueryParser for Queries {
                 return Ok(Some((sql.to_string(), Some((statement, plan?)))));
             }
         }
-        let plan = session
-            .logical_plan(DfStatement::Statement(Box::new(statement.clone())))
-            .await
-            .map_err(to_pgwire)?;
+        let plan = self.plan(client, &session, statement.clone()).await?;
         Ok(Some((sql.to_string(), Some((statement, plan)))))
     }
 
@@ -646,6 +687,7 @@ impl QueryParser for Queries {
             plan.schema().as_arrow(),
             column_format.unwrap_or(&Format::UnifiedText),
             None,
+            crate::names::postgres_names(plan),
         )
     }
 }

@@ -14,6 +14,7 @@ mod errors;
 mod handler;
 pub mod health;
 mod idle;
+mod names;
 mod rewrite;
 mod settings;
 pub mod tls;

@@ -457,7 +457,9 @@ async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
         "kubepg_connections_total 1",
         "kubepg_active_connections 1",
         "kubepg_statements_total{outcome=\"ok\"} 1",
-        "kubepg_statement_duration_seconds_count 1",
+        // A statement refused while planning counts too, by its SQLSTATE.
+        "kubepg_statements_total{outcome=\"42703\"} 1",
+        "kubepg_statement_duration_seconds_count 2",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
@@ -696,4 +698,41 @@ async fn dbeaver_grafana_and_metabase_metadata_queries_answer() {
             .parse::<i64>()
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn result_columns_are_named_as_postgresql_names_them() {
+    let s = start(AuthMode::Trust, 10).await;
+    let client = connect(s.addr, "c1", "kubepg", "").await.unwrap();
+    let statement = client
+        .prepare(
+            "SELECT namespace, count(*), max(restarts), 1, upper(name), count(*) AS n, \
+             CASE WHEN ready THEN 1 END \
+             FROM pods GROUP BY namespace, name, ready ORDER BY 2 DESC",
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "namespace",
+            "count",
+            "max",
+            "?column?",
+            "upper",
+            "n",
+            "case"
+        ]
+    );
+    // The simple protocol describes the same names.
+    let described = client
+        .simple_query("SELECT count(*), sum(restarts) FROM pods")
+        .await
+        .unwrap();
+    let Some(tokio_postgres::SimpleQueryMessage::Row(row)) = described.get(1) else {
+        panic!("{described:?}");
+    };
+    let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["count", "sum"]);
 }

@@ -180,7 +180,10 @@ fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
 
     assert_eq!(got["product"], "PostgreSQL 16");
     assert!(got["catalogs"].contains("kubepg"), "{}", got["catalogs"]);
-    assert_eq!(got["schemas"], "[kubepg, pg_catalog, public]");
+    assert_eq!(
+        got["schemas"],
+        "[information_schema, kubepg, pg_catalog, public]"
+    );
     assert_eq!(got["tables_has_pods"], "true");
     for column in [
         "name=text",

@@ -321,6 +321,8 @@ impl Queries {
                     .map_err(|e| from_datafusion(*e))?;
                 crate::catalog_types::install(&session.ctx, &catalog, self.settings.clone())
                     .map_err(from_datafusion)?;
+                crate::information_schema::install(&session.ctx, &catalog)
+                    .map_err(from_datafusion)?;
                 crate::compat::register(
                     &session.ctx,
                     client

@@ -14,6 +14,7 @@ mod errors;
 mod handler;
 pub mod health;
 mod idle;
+mod information_schema;
 mod names;
 mod rewrite;
 mod settings;

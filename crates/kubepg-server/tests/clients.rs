@@ -675,10 +675,18 @@ async fn dbeaver_grafana_and_metabase_metadata_queries_answer() {
         "{tables:?}"
     );
     let columns = rows(&client, r#"SELECT quote_ident(column_name) AS "column", data_type AS "type" FROM information_schema.columns WHERE CASE WHEN array_length(parse_ident('public.pods'),1) = 2 THEN quote_ident(table_schema) = (parse_ident('public.pods'))[1] AND quote_ident(table_name) = (parse_ident('public.pods'))[2] ELSE quote_ident(table_name) = 'public.pods' AND quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s) END"#).await;
-    assert!(
-        columns.iter().any(|r| r[0].as_deref() == Some("created")),
-        "{columns:?}"
-    );
+    for (column, pg_type) in [
+        ("created", "timestamp with time zone"),
+        ("labels", "jsonb"),
+        ("restarts", "bigint"),
+    ] {
+        assert!(
+            columns
+                .iter()
+                .any(|r| r[0].as_deref() == Some(column) && r[1].as_deref() == Some(pg_type)),
+            "{column} {pg_type}: {columns:?}"
+        );
+    }
     let series = rows(&client, r#"SELECT created AS "time", count(*) AS value FROM pods WHERE created BETWEEN '2020-01-01T00:00:00Z' AND '2030-01-01T00:00:00Z' GROUP BY 1 ORDER BY 1 LIMIT 2"#).await;
     assert!(!series.is_empty());
 

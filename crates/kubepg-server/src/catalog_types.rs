@@ -6,7 +6,7 @@
 //!   `max_index_keys` before answering `getImportedKeys`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, StringArray, new_null_array};
@@ -36,7 +36,7 @@ pub fn install(ctx: &SessionContext, catalog: &str, settings: Arc<Settings>) -> 
         "pg_catalog",
         Arc::new(PgCatalog {
             inner,
-            home: provider.clone(),
+            home: Arc::downgrade(&provider),
             settings,
         }),
     )?;
@@ -46,8 +46,8 @@ pub fn install(ctx: &SessionContext, catalog: &str, settings: Arc<Settings>) -> 
 #[derive(Debug)]
 struct PgCatalog {
     inner: Arc<dyn SchemaProvider>,
-    /// The session's own catalog, whose tables carry the column metadata.
-    home: Arc<dyn datafusion::catalog::CatalogProvider>,
+    /// The session's own catalog, whose tables carry the column metadata (weak: it owns this).
+    home: Weak<dyn datafusion::catalog::CatalogProvider>,
     settings: Arc<Settings>,
 }
 
@@ -117,7 +117,7 @@ struct PgAttribute {
     attribute: Arc<dyn TableProvider>,
     class: Arc<dyn TableProvider>,
     namespace: Arc<dyn TableProvider>,
-    home: Arc<dyn datafusion::catalog::CatalogProvider>,
+    home: Weak<dyn datafusion::catalog::CatalogProvider>,
 }
 
 async fn rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
@@ -152,8 +152,11 @@ impl PgAttribute {
     /// (schema, table, column) of every jsonb column in the session's catalog.
     async fn jsonb_columns(&self) -> Result<HashSet<(String, String, String)>> {
         let mut out = HashSet::new();
-        for schema_name in self.home.schema_names() {
-            let Some(schema) = self.home.schema(&schema_name) else {
+        let Some(home) = self.home.upgrade() else {
+            return Ok(out);
+        };
+        for schema_name in home.schema_names() {
+            let Some(schema) = home.schema(&schema_name) else {
                 continue;
             };
             if schema_name == "pg_catalog" {

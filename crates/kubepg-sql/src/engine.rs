@@ -236,6 +236,21 @@ impl Engine {
     }
 }
 
+/// Schemas may hold the session's catalog list (datafusion-pg-catalog's `pg_catalog` does), a
+/// reference cycle that would keep every closed session's catalogs in memory; emptying the
+/// catalogs when the session ends breaks it.
+impl Drop for KubeSession {
+    fn drop(&mut self) {
+        for name in self.ctx.catalog_names() {
+            if let Some(catalog) = self.ctx.catalog(&name) {
+                for schema in catalog.schema_names() {
+                    let _ = catalog.deregister_schema(&schema, true);
+                }
+            }
+        }
+    }
+}
+
 impl KubeSession {
     /// Splits `sql` into statements (PostgreSQL dialect).
     pub fn parse(sql: &str) -> Result<Vec<DfStatement>> {

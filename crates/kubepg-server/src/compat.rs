@@ -48,6 +48,25 @@ pub fn register(ctx: &SessionContext, user: &str) {
             ))))
         }),
     ));
+    // psql's `\df` and pgjdbc's getFunctions. kubepg's own functions are not in pg_proc, so
+    // these only ever describe the built-in entries it copies from PostgreSQL, whose signatures
+    // it does not keep: visible, with unknown (NULL) result and arguments.
+    ctx.register_udf(create_udf(
+        "pg_function_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    ));
+    for name in ["pg_get_function_result", "pg_get_function_arguments"] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int64],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        ));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray {
         signature: Signature::any(1, Volatility::Immutable),
     }));

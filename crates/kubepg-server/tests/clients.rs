@@ -142,6 +142,12 @@ async fn psql_meta_commands_describe_clusters_tables_and_columns() {
         columns.contains(&("created", "timestamp with time zone")),
         "{out}"
     );
+    assert!(columns.contains(&("labels", "jsonb")), "{out}");
+    let (out, err) = psql(s.addr, "c1", r"\dn").await;
+    assert_eq!(out, "kubepg|postgres\npublic|postgres\n", "{err}");
+    // No functions of kubepg's own are in pg_catalog.pg_proc; the listing works and is empty.
+    let (out, err) = psql(s.addr, "c1", r"\df").await;
+    assert_eq!((out.as_str(), err.as_str()), ("", ""));
 
     let (out, err) = psql(
         s.addr,

@@ -31,6 +31,10 @@ async fn start(auth: AuthMode, max_connections: usize) -> Running {
 
 /// Serves the shared seeded clusters on free loopback ports with `config`'s settings.
 async fn start_with(config: ServerConfig) -> Running {
+    start_engine(config, EngineConfig::default()).await
+}
+
+async fn start_engine(config: ServerConfig, engine_config: EngineConfig) -> Running {
     let env = TestClusters::shared_seeded();
     let pool = ClusterPool::build(PoolConfig {
         kubeconfigs: vec![env.kubeconfig()],
@@ -40,7 +44,7 @@ async fn start_with(config: ServerConfig) -> Running {
     })
     .await
     .unwrap();
-    let engine = Engine::new(Arc::new(pool), EngineConfig::default());
+    let engine = Engine::new(Arc::new(pool), engine_config);
     let server = Server::bind(
         ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -749,4 +753,37 @@ async fn result_columns_are_named_as_postgresql_names_them() {
     };
     let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
     assert_eq!(names, ["count", "sum"]);
+}
+
+#[tokio::test]
+async fn a_query_past_the_memory_limit_fails_with_53200_and_the_session_goes_on() {
+    let s = start_engine(
+        ServerConfig::default(),
+        EngineConfig {
+            memory_limit: Some(64 * 1024),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = connect(s.addr, "all", "kubepg", "").await.unwrap();
+    let err = client
+        .query(
+            "SELECT a.name, b.name, a.spec::text || b.spec::text AS both FROM pods a, pods b ORDER BY 3",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_db_error().map(|e| e.code().code()),
+        Some("53200"),
+        "{err:?}"
+    );
+    assert_eq!(
+        client
+            .query("SELECT count(*) FROM pods", &[])
+            .await
+            .unwrap()[0]
+            .get::<_, i64>(0),
+        50
+    );
 }

@@ -109,3 +109,68 @@ async fn sigterm_stops_accepting_lets_open_sessions_finish_and_exits_cleanly() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn every_statement_is_logged_with_who_where_what_and_its_outcome() {
+    let (mut child, port, log) = common::serve_logged(
+        &[
+            "--demo",
+            "--log-json",
+            "--listen",
+            "127.0.0.1:0",
+            "--health-listen",
+            "off",
+        ],
+        &[],
+    )
+    .expect("kubepg serve listens");
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=kubepg dbname=kubepg"
+        ))
+        .args(["-X", "-A", "-t"])
+        .args([
+            "-c",
+            "SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name LIMIT 2",
+        ])
+        .args(["-c", "SELECT nope FROM pods"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let mut statements = Vec::new();
+    for _ in 0..100 {
+        statements = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "kubepg::query")
+            .map(|v| v["fields"].clone())
+            .collect();
+        if statements.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    for (s, text, rows, outcome) in [
+        (
+            &statements[0],
+            "SELECT name FROM pods WHERE namespace = '***' ORDER BY name LIMIT 2",
+            2,
+            "ok",
+        ),
+        (&statements[1], "SELECT nope FROM pods", 0, "42703"),
+    ] {
+        assert_eq!(s["user"], "kubepg", "{s}");
+        assert_eq!(s["database"], "kubepg", "{s}");
+        assert!(s["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{s}");
+        assert_eq!(s["clusters"], "demo", "{s}");
+        assert_eq!(s["statement"], text, "{s}");
+        assert_eq!(s["rows"], rows, "{s}");
+        assert_eq!(s["outcome"], outcome, "{s}");
+        assert!(s["duration_ms"].is_u64(), "{s}");
+    }
+}

@@ -51,6 +51,7 @@ use crate::auth::{AuthMode, CleartextSource, Md5Source, SCRAM_ITERATIONS, ScramS
 use crate::errors::{fatal, from_datafusion, to_pgwire};
 use crate::idle::Activity;
 use crate::settings::Settings;
+use crate::statement_log::{self, masked};
 use crate::{ServerConfig, encode};
 
 /// What a prepared statement holds: its text, and its parsed form and plan. The same shape as
@@ -359,22 +360,24 @@ impl Queries {
         session: &KubeSession,
         plan: LogicalPlan,
         format: &Format,
+        text: &str,
     ) -> PgWireResult<Response> {
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let schema = plan.schema().as_arrow().clone();
         let names = crate::names::postgres_names(&plan);
-        let batches = self.collect(client, session, plan).await?;
+        let batches = self.collect(client, session, plan, text).await?;
         let fields = encode::fields(&schema, format, Some(options), names)?;
         Ok(Response::Query(encode::response(Arc::new(fields), batches)))
     }
 
-    /// Executes a plan to completion within the session's statement timeout, and logs one line
-    /// for it: who, where, how long, how many rows, and the outcome.
+    /// Executes a plan to completion within the session's statement timeout, and records it
+    /// (`text` is the statement as logged).
     async fn collect<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
         session: &KubeSession,
         plan: LogicalPlan,
+        text: &str,
     ) -> PgWireResult<Vec<RecordBatch>> {
         let started = std::time::Instant::now();
         let work = async {
@@ -395,37 +398,25 @@ impl Queries {
         let rows = result
             .as_ref()
             .map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum::<usize>());
-        self.record(client, session, started, rows, result.as_ref().err());
+        self.record(client, session, text, started, rows, result.as_ref().err());
         result
     }
 
-    /// The statement log line and metrics of one statement, executed or refused.
     fn record<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
         session: &KubeSession,
+        text: &str,
         started: std::time::Instant,
         rows: usize,
         error: Option<&PgWireError>,
     ) {
-        let outcome = match error {
-            None => "ok".to_string(),
-            Some(PgWireError::UserError(e)) => e.code.clone(),
-            Some(_) => "error".to_string(),
+        let logged = statement_log::Logged {
+            peer: self.peer,
+            clusters: &session.scope,
+            text,
         };
-        self.metrics
-            .record_statement(&outcome, started.elapsed().as_secs_f64());
-        tracing::info!(
-            target: "kubepg::query",
-            user = client.metadata().get(METADATA_USER).map(String::as_str).unwrap_or_default(),
-            database = client.metadata().get(METADATA_DATABASE).map(String::as_str).unwrap_or_default(),
-            peer = %self.peer,
-            clusters = %session.scope.join(","),
-            duration_ms = started.elapsed().as_millis() as u64,
-            rows,
-            outcome,
-            "statement"
-        );
+        statement_log::record(&self.metrics, client, &logged, started, rows, error);
     }
 
     /// Plans one statement; a refusal (bad SQL, unknown table, a write) is logged and counted
@@ -435,6 +426,7 @@ impl Queries {
         client: &C,
         session: &KubeSession,
         statement: Statement,
+        text: &str,
     ) -> PgWireResult<LogicalPlan> {
         let started = std::time::Instant::now();
         let result = session
@@ -442,7 +434,7 @@ impl Queries {
             .await
             .map_err(to_pgwire);
         if let Err(e) = &result {
-            self.record(client, session, started, 0, Some(e));
+            self.record(client, session, text, started, 0, Some(e));
         }
         result
     }
@@ -455,12 +447,10 @@ impl Queries {
         copy: PgWireResult<crate::copy::CopyOut>,
     ) -> PgWireResult<Response> {
         let copy = copy?;
-        let plan = session
-            .logical_plan(DfStatement::Statement(Box::new(copy.query)))
-            .await
-            .map_err(to_pgwire)?;
+        let text = masked(&copy.query);
+        let plan = self.plan(client, session, copy.query, &text).await?;
         let schema = plan.schema().as_arrow().clone();
-        let batches = self.collect(client, session, plan).await?;
+        let batches = self.collect(client, session, plan, &text).await?;
         Ok(Response::CopyOut(crate::copy::response(
             &schema,
             batches,
@@ -494,17 +484,15 @@ impl Queries {
                 ));
             };
             let statement = Statement::Query(query.clone());
-            let mut plan = session
-                .logical_plan(DfStatement::Statement(Box::new(statement.clone())))
-                .await
-                .map_err(to_pgwire)?;
+            let text = masked(&statement);
+            let mut plan = self.plan(client, session, statement.clone(), &text).await?;
             if let Some(params) = params {
                 plan = plan
                     .replace_params_with_values(params)
                     .map_err(from_datafusion)?;
             }
             let schema = plan.schema().as_arrow().clone();
-            let batches = self.collect(client, session, plan.clone()).await?;
+            let batches = self.collect(client, session, plan.clone(), &text).await?;
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             let fields = encode::fields(
                 &schema,
@@ -577,8 +565,10 @@ impl Queries {
                 return result;
             }
         }
-        let plan = self.plan(client, session, statement).await?;
-        self.run(client, session, plan, &Format::UnifiedText).await
+        let text = masked(&statement);
+        let plan = self.plan(client, session, statement, &text).await?;
+        self.run(client, session, plan, &Format::UnifiedText, &text)
+            .await
     }
 }
 
@@ -657,7 +647,10 @@ impl QueryParser for Queries {
                 return Ok(Some((sql.to_string(), Some((statement, plan?)))));
             }
         }
-        let plan = self.plan(client, &session, statement.clone()).await?;
+        let text = masked(&statement);
+        let plan = self
+            .plan(client, &session, statement.clone(), &text)
+            .await?;
         Ok(Some((sql.to_string(), Some((statement, plan)))))
     }
 
@@ -774,7 +767,13 @@ impl ExtendedQueryHandler for Queries {
             .replace_params_with_values(&params)
             .map_err(from_datafusion)?;
         let result = self
-            .run(client, &session, plan, &portal.result_column_format)
+            .run(
+                client,
+                &session,
+                plan,
+                &portal.result_column_format,
+                &masked(statement),
+            )
             .await;
         self.send_warnings(client, &session).await?;
         result

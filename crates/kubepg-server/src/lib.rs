@@ -18,6 +18,7 @@ mod information_schema;
 mod names;
 mod rewrite;
 mod settings;
+mod statement_log;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -176,6 +176,14 @@ fn isolated(command: &str, home: &Path) -> Command {
 /// Starts `kubepg serve ARGS…` (with `envs` set) and waits for its "listening" line. Returns
 /// the process and its PostgreSQL port, or everything it printed when it exited instead.
 pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16), String> {
+    serve_logged(args, envs).map(|(child, port, _)| (child, port))
+}
+
+/// What a server printed on stderr after its "listening" line, as it prints it.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// [`serve`], also keeping every later stderr line.
+pub fn serve_logged(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16, Log), String> {
     let home = tempfile::tempdir().expect("a temporary HOME").keep();
     let mut child = isolated("serve", &home)
         .args(args)
@@ -203,8 +211,14 @@ pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16), Strin
         printed.push('\n');
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok((child, port))
+    let log = Log::default();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+    });
+    Ok((child, port, log))
 }
 
 /// Runs `kubepg query ARGS…` with a fresh `HOME` and discovery cache.

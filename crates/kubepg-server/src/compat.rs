@@ -56,7 +56,7 @@ fn show(name: &str) -> Option<String> {
     }
 }
 
-fn one_value(name: &str, value: String) -> PgWireResult<Response> {
+pub(crate) fn one_value(name: &str, value: String) -> PgWireResult<Response> {
     let fields = Arc::new(vec![FieldInfo::new(
         name.into(),
         None,

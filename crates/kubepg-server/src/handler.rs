@@ -115,6 +115,7 @@ impl Connection {
                 metrics,
                 hooks: vec![
                     Arc::new(crate::compat::ServerVersionHook),
+                    Arc::new(crate::settings::KubepgSettingsHook),
                     Arc::new(CursorStatementHook),
                     Arc::new(SetShowHook),
                     Arc::new(TransactionStatementHook),

@@ -12,6 +12,7 @@ mod encode;
 mod errors;
 mod handler;
 pub mod health;
+mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -381,7 +381,9 @@ async fn run(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                if table.is_synced() && table.last_used().elapsed() >= idle {
+                // A subscriber (a LISTENing session) keeps the table in use.
+                let subscribed = table.events.receiver_count() > 0;
+                if table.is_synced() && !subscribed && table.last_used().elapsed() >= idle {
                     tracing::info!(table = %table.key, "watch cache: idle; stopping the watch");
                     if let Some(shared) = shared.upgrade() {
                         shared.remove(&table);

@@ -263,3 +263,31 @@ async fn a_table_larger_than_the_bound_fails_its_query_with_the_reason() {
     assert!(matches!(err, Error::CacheFull { limit: 10, .. }), "{err}");
     assert!(cache.tables().is_empty());
 }
+
+#[tokio::test]
+async fn an_idle_table_stops_unless_someone_subscribes_to_it() {
+    let fake = Arc::new(Fake::default());
+    let cache = WatchCache::new(WatchConfig {
+        idle: std::time::Duration::from_millis(50),
+        ..WatchConfig::default()
+    });
+    let source = cache.cached(fake.clone());
+    let watched: Arc<dyn Source> = fake.clone();
+    let (idle, listened) = (fake.feed("idle"), fake.feed("listened"));
+    initial(&idle, vec![pod("a", "1", "web")]);
+    initial(&listened, vec![pod("a", "1", "web")]);
+    assert_eq!(names(&source, "idle", "").await.unwrap(), ["a"]);
+    let mut changes = cache.subscribe(&watched, &resource("listened")).unwrap();
+    assert_eq!(names(&source, "listened", "").await.unwrap(), ["a"]);
+
+    settle(|| cache.tables().len() == 1).await;
+    assert_eq!(cache.tables()[0].key.plural, "listened");
+    listened
+        .send(Ok(Event::Apply(pod("b", "2", "web"))))
+        .unwrap();
+    let change = changes.recv().await.unwrap();
+    assert_eq!(
+        (change.kind, change.name.as_str()),
+        (ChangeKind::Added, "b")
+    );
+}

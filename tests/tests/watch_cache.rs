@@ -266,6 +266,13 @@ async fn pod_changes_reach_cached_queries_and_kubepg_changes_with_secrets_redact
         .await
         .unwrap_err();
     assert_eq!(bad.code().map(|c| c.code()), Some("22023"), "{bad}");
+    let message = bad.as_db_error().map(|e| e.message().to_string());
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "invalid value for parameter \"kubepg.consistency\": \"eventual\" (expected 'live' or 'cached')"
+        )
+    );
     let unknown = db.simple_query("SHOW kubepg.nope").await.unwrap_err();
     assert_eq!(unknown.code().map(|c| c.code()), Some("42704"), "{unknown}");
     assert!(

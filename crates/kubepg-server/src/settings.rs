@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DFSchema, ParamValues};
+use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
@@ -18,7 +19,7 @@ use datafusion_postgres::pgwire::api::results::{Response, Tag};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
 use crate::compat::one_value;
-use crate::errors::from_datafusion;
+use crate::errors::{from_datafusion, to_pgwire};
 
 const PREFIX: &str = "kubepg.";
 
@@ -72,6 +73,18 @@ fn unrecognized(name: &str) -> PgWireError {
     )))
 }
 
+/// A refused value carries kubepg's own error (and its SQLSTATE) inside DataFusion's; the client
+/// gets that one, without DataFusion's "External error" wrapping.
+fn setting_error(e: DataFusionError) -> PgWireError {
+    match e {
+        DataFusionError::External(inner) => match inner.downcast::<kubepg_sql::Error>() {
+            Ok(setting) => to_pgwire(*setting),
+            Err(inner) => from_datafusion(DataFusionError::External(inner)),
+        },
+        other => from_datafusion(other),
+    }
+}
+
 fn answer(request: Request, ctx: &SessionContext) -> PgWireResult<Response> {
     match request {
         Request::Set { name, value } => {
@@ -81,7 +94,7 @@ fn answer(request: Request, ctx: &SessionContext) -> PgWireResult<Response> {
                 .config_mut()
                 .options_mut()
                 .set(&name, &value)
-                .map_err(from_datafusion)?;
+                .map_err(setting_error)?;
             Ok(Response::Execution(Tag::new("SET")))
         }
         Request::Show { name } => {

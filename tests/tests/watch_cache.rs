@@ -543,3 +543,30 @@ fn kubepg_query_sets_and_shows_the_consistency() {
         "kubepg.consistency,cached\n2\nc1,namespaces,watching,t\n"
     );
 }
+
+#[test]
+fn cached_consistency_over_a_snapshot_reads_the_snapshot() {
+    let out = common::query([
+        "--demo",
+        "--consistency",
+        "cached",
+        "-o",
+        "csv",
+        "--no-headers",
+        "-q",
+        "SELECT count(*) FROM pods WHERE namespace = 'shop'; \
+         SELECT count(*) FROM kubepg.tables",
+    ]);
+    let live = common::query([
+        "--demo",
+        "-o",
+        "csv",
+        "--no-headers",
+        "-q",
+        "SELECT count(*) FROM pods WHERE namespace = 'shop'",
+    ]);
+    let counts: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(counts[0], live.ok().trim());
+    assert_ne!(counts[0], "0");
+    assert_eq!(counts[1], "0", "a snapshot needs no watch");
+}

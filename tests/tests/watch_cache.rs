@@ -273,6 +273,19 @@ async fn pod_changes_reach_cached_queries_and_kubepg_changes_with_secrets_redact
             "invalid value for parameter \"kubepg.consistency\": \"eventual\" (expected 'live' or 'cached')"
         )
     );
+    // The same through the extended protocol (Parse, Describe, Execute).
+    let shown = db.query("SHOW kubepg.consistency", &[]).await.unwrap();
+    assert_eq!(shown[0].get::<_, String>(0), "cached");
+    db.execute("SET kubepg.consistency = 'live'", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&db, "SHOW kubepg.consistency").await,
+        text(&[&["live"]])
+    );
+    db.simple_query("SET kubepg.consistency = 'cached'")
+        .await
+        .unwrap();
     let unknown = db.simple_query("SHOW kubepg.nope").await.unwrap_err();
     assert_eq!(unknown.code().map(|c| c.code()), Some("42704"), "{unknown}");
     assert!(

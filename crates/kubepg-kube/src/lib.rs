@@ -2,9 +2,9 @@
 //!
 //! A [`Source`] discovers resource types, lists objects with selectors and watches them; it is
 //! implemented by a live cluster ([`live`]), by snapshot files ([`snapshot`]) and by the watch
-//! cache ([`watch`]) over a live cluster. [`pool::ClusterPool`] holds one
-//! source per configured cluster, shared by every session; [`discovery::DiscoveryCache`] keeps
-//! what each cluster serves in memory and on disk.
+//! cache ([`watch`]) over a live cluster. [`pool::ClusterPool`] holds one source per configured
+//! cluster, shared by every session, with the [`WatchCache`]; [`discovery::DiscoveryCache`]
+//! keeps what each cluster serves in memory and on disk.
 
 pub mod builtin;
 pub mod discovery;

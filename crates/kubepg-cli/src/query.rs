@@ -9,7 +9,7 @@ use futures::StreamExt;
 use kubepg_sql::{Engine, EngineConfig, KubeSession};
 
 use crate::output::{Format, Printer};
-use crate::sources::SourceArgs;
+use crate::sources::{ConsistencyArg, SourceArgs};
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -36,6 +36,10 @@ pub struct QueryArgs {
     /// Show secret values (they are redacted by default).
     #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
     pub show_secrets: bool,
+    /// Where rows come from: 'live' lists from the API server on every query, 'cached' reads
+    /// the watch cache (sessions may SET kubepg.consistency).
+    #[arg(long, env = "KUBEPG_CONSISTENCY", value_enum, default_value = "live")]
+    pub consistency: ConsistencyArg,
 }
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
@@ -52,6 +56,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         EngineConfig {
             strict: args.strict,
             show_secrets: args.show_secrets,
+            consistency: args.consistency.into(),
             ..Default::default()
         },
     );

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use kubepg_server::{AuthMode, Server, ServerConfig, Users};
 use kubepg_sql::{Engine, EngineConfig};
 
-use crate::sources::SourceArgs;
+use crate::sources::{ConsistencyArg, SourceArgs};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethod {
@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Show secret values (they are redacted by default).
     #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
     pub show_secrets: bool,
+    /// Where rows come from: 'live' lists from the API server on every query, 'cached' reads
+    /// the watch cache (sessions may SET kubepg.consistency).
+    #[arg(long, env = "KUBEPG_CONSISTENCY", value_enum, default_value = "live")]
+    pub consistency: ConsistencyArg,
 }
 
 fn users(args: &ServeArgs) -> anyhow::Result<Users> {
@@ -114,6 +118,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         EngineConfig {
             strict: args.strict,
             show_secrets: args.show_secrets,
+            consistency: args.consistency.into(),
             memory_limit: (args.query_memory_mb > 0).then(|| args.query_memory_mb * 1024 * 1024),
             ..Default::default()
         },

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use kubepg_kube::discovery::DiscoveryConfig;
 use kubepg_kube::pool::{ClusterPool, PoolConfig};
+use kubepg_kube::{WatchConfig, WatchOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
@@ -43,6 +44,58 @@ pub struct SourceArgs {
     /// Deadline of one API request, in seconds.
     #[arg(long, env = "KUBEPG_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Memory the watch cache may hold across all tables (bytes, or with KiB, MiB, GiB); the
+    /// least recently used tables are dropped to stay under it.
+    #[arg(long, env = "KUBEPG_WATCH_MEMORY", default_value = "256MiB", value_parser = parse_size)]
+    pub watch_memory: u64,
+    /// Seconds a cached table may go unread before its watch stops.
+    #[arg(long, env = "KUBEPG_WATCH_IDLE", default_value_t = 600)]
+    pub watch_idle: u64,
+    /// Seconds one watch request stays open before the watcher starts the next one.
+    #[arg(long, env = "KUBEPG_WATCH_TIMEOUT", default_value_t = 290)]
+    pub watch_timeout: u64,
+    /// Watch events kept in kubepg.changes.
+    #[arg(long, env = "KUBEPG_CHANGES_MAX", default_value_t = 10_000)]
+    pub changes_max: usize,
+    /// Seconds a watch event stays in kubepg.changes.
+    #[arg(long, env = "KUBEPG_CHANGES_AGE", default_value_t = 3600)]
+    pub changes_age: u64,
+}
+
+/// `--consistency`: the `kubepg.consistency` sessions start with.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ConsistencyArg {
+    Live,
+    Cached,
+}
+
+impl From<ConsistencyArg> for kubepg_sql::Consistency {
+    fn from(c: ConsistencyArg) -> Self {
+        match c {
+            ConsistencyArg::Live => kubepg_sql::Consistency::Live,
+            ConsistencyArg::Cached => kubepg_sql::Consistency::Cached,
+        }
+    }
+}
+
+/// `1048576`, `64KiB`, `256MiB`, `2GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB`, all powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 256MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 impl SourceArgs {
@@ -69,11 +122,35 @@ impl SourceArgs {
                 ttl: Duration::from_secs(self.discovery_ttl),
                 ..Default::default()
             },
+            watch: WatchConfig {
+                memory_limit: self.watch_memory,
+                idle: Duration::from_secs(self.watch_idle),
+                changes_max: self.changes_max,
+                changes_age: Duration::from_secs(self.changes_age),
+                options: WatchOptions {
+                    request_timeout: Some(Duration::from_secs(self.watch_timeout)),
+                },
+            },
         })
         .await?;
         if self.refresh {
             pool.discovery.invalidate();
         }
         Ok(pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("256 MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("1.5GiB").is_err());
+        assert!(parse_size("10 parsecs").is_err());
     }
 }

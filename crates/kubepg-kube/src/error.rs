@@ -58,6 +58,25 @@ pub enum Error {
     #[error("invalid selector: {0}")]
     Selector(String),
 
+    /// A watch of the watch cache failed in a way that is not an API status.
+    #[error("cluster {cluster}: watch {path}: {message}")]
+    Watch {
+        cluster: String,
+        path: String,
+        message: String,
+    },
+
+    /// A table alone needs more memory than the watch cache may hold.
+    #[error(
+        "cluster {cluster}: {table} needs more than the watch cache's memory bound ({bytes} bytes > {limit}); raise --watch-memory or query it with kubepg.consistency = 'live'"
+    )]
+    CacheFull {
+        cluster: String,
+        table: String,
+        bytes: u64,
+        limit: u64,
+    },
+
     /// The on-disk discovery cache could not be written (reading failures just re-discover).
     #[error("discovery cache {path}: {message}")]
     Cache { path: String, message: String },
@@ -78,7 +97,9 @@ impl Error {
             Error::Api { cluster, .. }
             | Error::Transport { cluster, .. }
             | Error::Decode { cluster, .. }
-            | Error::Timeout { cluster, .. } => Some(cluster),
+            | Error::Timeout { cluster, .. }
+            | Error::Watch { cluster, .. }
+            | Error::CacheFull { cluster, .. } => Some(cluster),
             _ => None,
         }
     }

@@ -1,9 +1,10 @@
 //! kubepg's Kubernetes side: where objects come from, and nothing about SQL.
 //!
-//! A [`Source`] discovers resource types and lists objects with selectors; it is implemented by
-//! a live cluster ([`live`]) and by snapshot files ([`snapshot`]). [`pool::ClusterPool`] holds one
-//! source per configured cluster, shared by every session; [`discovery::DiscoveryCache`] keeps
-//! what each cluster serves in memory and on disk.
+//! A [`Source`] discovers resource types, lists objects with selectors and watches them; it is
+//! implemented by a live cluster ([`live`]), by snapshot files ([`snapshot`]) and by the watch
+//! cache ([`watch`]) over a live cluster. [`pool::ClusterPool`] holds one source per configured
+//! cluster, shared by every session, with the [`WatchCache`]; [`discovery::DiscoveryCache`]
+//! keeps what each cluster serves in memory and on disk.
 
 pub mod builtin;
 pub mod discovery;
@@ -13,6 +14,8 @@ pub mod pool;
 pub mod selector;
 pub mod snapshot;
 pub mod source;
+pub mod watch;
 
 pub use error::{Error, Result};
-pub use source::{ListRequest, ListStats, Page, ResourceInfo, Source};
+pub use source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchEvent, WatchOptions};
+pub use watch::{WatchCache, WatchConfig};

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source};
+use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchEvent, WatchOptions};
+use crate::watch::RawObject;
 use crate::{Error, Result};
 
 /// How a live source talks to its API server.
@@ -289,6 +290,31 @@ impl ListState {
     }
 }
 
+/// A watcher failure as kubepg's error: API statuses keep their code (403 stays "forbidden"
+/// for the client), everything else names the watch that failed.
+fn watch_error(cluster: &str, path: &str, e: kube::runtime::watcher::Error) -> Error {
+    use kube::runtime::watcher::Error as W;
+    let api = |verb: &'static str, status: &kube::core::Status| Error::Api {
+        cluster: cluster.to_string(),
+        verb,
+        path: path.to_string(),
+        code: status.code,
+        reason: status.reason.clone(),
+        message: status.message.clone(),
+    };
+    match &e {
+        W::InitialListFailed(kube::Error::Api(status)) => api("list", status),
+        W::WatchStartFailed(kube::Error::Api(status))
+        | W::WatchFailed(kube::Error::Api(status)) => api("watch", status),
+        W::WatchError(status) => api("watch", status),
+        _ => Error::Watch {
+            cluster: cluster.to_string(),
+            path: path.to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
 fn uid(object: &Value) -> &str {
     object["metadata"]["uid"].as_str().unwrap_or_default()
 }
@@ -315,6 +341,43 @@ impl Source for LiveSource {
 
     async fn discover(&self) -> Result<Vec<ResourceInfo>> {
         crate::discovery::walk(self).await
+    }
+
+    fn can_watch(&self) -> bool {
+        true
+    }
+
+    /// kube-runtime's watcher with its default backoff: it lists in pages, watches from the
+    /// list's resourceVersion with bookmarks, lists again on 410 and reconnects after errors.
+    /// Its requests are not bounded by the LIST permits: a watch is held open for minutes.
+    fn watch(
+        &self,
+        resource: &ResourceInfo,
+        options: &WatchOptions,
+    ) -> Option<BoxStream<'static, Result<WatchEvent>>> {
+        use kube::runtime::WatchStreamExt;
+        use kube::runtime::watcher;
+
+        let api_resource = kube::core::ApiResource {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            api_version: resource.api_version(),
+            kind: resource.kind.clone(),
+            plural: resource.plural.clone(),
+        };
+        let api: kube::Api<RawObject> = kube::Api::all_with(self.client.clone(), &api_resource);
+        let mut config = watcher::Config::default();
+        if let Some(t) = options.request_timeout {
+            config = config.timeout(u32::try_from(t.as_secs()).unwrap_or(u32::MAX).max(1));
+        }
+        let cluster = self.cluster.clone();
+        let path = resource.list_path(None);
+        Some(
+            watcher(api, config)
+                .default_backoff()
+                .map(move |r| r.map_err(|e| watch_error(&cluster, &path, e)))
+                .boxed(),
+        )
     }
 
     fn list(

@@ -1,5 +1,5 @@
-//! The configured clusters, one [`Source`] each, shared by every session; and which of them a
-//! name, a comma list or a glob picks.
+//! The configured clusters, one [`Source`] each, shared by every session with the discovery
+//! cache and the watch cache; and which of them a name, a comma list or a glob picks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use crate::discovery::{DiscoveryCache, DiscoveryConfig};
 use crate::live::{LiveConfig, LiveSource};
 use crate::snapshot::SnapshotSource;
+use crate::watch::{WatchCache, WatchConfig};
 use crate::{Error, Result, Source};
 
 /// Where clusters come from.
@@ -31,6 +32,7 @@ pub struct PoolConfig {
     /// Requests in flight across all clusters.
     pub total_requests: usize,
     pub discovery: DiscoveryConfig,
+    pub watch: WatchConfig,
 }
 
 /// Every configured cluster, in configuration order.
@@ -40,6 +42,8 @@ pub struct ClusterPool {
     /// The clusters a session sees when it names none.
     default_scope: Vec<String>,
     pub discovery: DiscoveryCache,
+    /// The watch cache every session's `cached` queries read.
+    pub watch: WatchCache,
 }
 
 impl ClusterPool {
@@ -101,6 +105,7 @@ impl ClusterPool {
             sources,
             default_scope,
             discovery: DiscoveryCache::new(config.discovery),
+            watch: WatchCache::new(config.watch),
         })
     }
 

@@ -204,15 +204,13 @@ impl Source for SnapshotSource {
             .get(&(resource.group.clone(), resource.kind.clone()))
             .cloned()
             .unwrap_or_default();
-        // A namespace means nothing to a cluster-scoped resource, as on a live server.
-        let namespace = request.namespace.clone().filter(|_| resource.namespaced);
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n => n as usize,
         };
         stream::iter(Pages {
             entries,
-            namespace,
+            namespaced: resource.namespaced,
             page_size,
             request,
             stats,
@@ -227,29 +225,13 @@ impl Source for SnapshotSource {
 /// A LIST over one kind's objects, a page per step, filtering as it goes.
 struct Pages {
     entries: Arc<Vec<Entry>>,
-    namespace: Option<String>,
+    namespaced: bool,
     page_size: usize,
     request: ListRequest,
     stats: Arc<ListStats>,
     next: usize,
     emitted: u64,
     pages: u64,
-}
-
-impl Pages {
-    fn matches(&self, object: &Value) -> bool {
-        if let Some(ns) = &self.namespace
-            && str_at(object, &["metadata", "namespace"]) != ns
-        {
-            return false;
-        }
-        let labels = object
-            .get("metadata")
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object);
-        (self.request.labels.is_empty() || self.request.labels.matches(labels))
-            && (self.request.fields.is_empty() || self.request.fields.matches(object))
-    }
 }
 
 impl Iterator for Pages {
@@ -269,7 +251,7 @@ impl Iterator for Pages {
         while objects.len() < want && self.next < self.entries.len() {
             let entry = &self.entries[self.next];
             self.next += 1;
-            if self.matches(&entry.object) {
+            if self.request.selects(self.namespaced, &entry.object) {
                 bytes += entry.bytes;
                 objects.push(entry.object.clone());
             }

@@ -10,6 +10,12 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::watch::RawObject;
+
+/// What a watch of one resource type yields: kube-runtime's watcher events (`Init`,
+/// `InitApply`, `InitDone` around every full list; `Apply` and `Delete` while watching) over
+/// objects kept as the JSON the server sent.
+pub type WatchEvent = kube::runtime::watcher::Event<RawObject>;
 
 /// One listable resource type as a cluster serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +103,30 @@ pub struct ListRequest {
     pub limit: Option<u64>,
 }
 
+impl ListRequest {
+    /// Whether `object` is one this request selects, evaluated the way the API server does:
+    /// the namespace (meaningless for cluster-scoped resources), then the label and field
+    /// selectors. Sources that hold objects themselves (snapshots, watch caches) list with it.
+    pub fn selects(&self, namespaced: bool, object: &Value) -> bool {
+        let metadata = object.get("metadata");
+        if namespaced
+            && let Some(ns) = &self.namespace
+            && metadata
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                != ns
+        {
+            return false;
+        }
+        let labels = metadata
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
+        (self.labels.is_empty() || self.labels.matches(labels))
+            && (self.fields.is_empty() || self.fields.matches(object))
+    }
+}
+
 /// One page of objects, as parsed JSON.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -146,4 +176,29 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         request: ListRequest,
         stats: Arc<ListStats>,
     ) -> BoxStream<'static, Result<Page>>;
+
+    /// Whether [`Source::watch`] follows changes; a source that cannot watch (a snapshot never
+    /// changes) is its own cache.
+    fn can_watch(&self) -> bool {
+        false
+    }
+
+    /// Every object of one resource type and then every change to them: list, watch from the
+    /// list's resourceVersion with bookmarks, list again on 410, reconnect with backoff. Errors
+    /// are items; the stream goes on after them. `None` when the source cannot watch.
+    fn watch(
+        &self,
+        _resource: &ResourceInfo,
+        _options: &WatchOptions,
+    ) -> Option<BoxStream<'static, Result<WatchEvent>>> {
+        None
+    }
+}
+
+/// How a source watches.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// How long the server keeps one watch request open before the watcher starts the next
+    /// (from the last resourceVersion it saw); `None` is kube-runtime's default.
+    pub request_timeout: Option<std::time::Duration>,
 }

@@ -28,12 +28,12 @@ use datafusion_postgres::pgwire::api::results::{
     DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
 use datafusion_postgres::pgwire::api::store::PortalStore;
-use datafusion_postgres::pgwire::error::PgWireResult;
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
 
 use crate::compat::{SERVER_VERSION, SERVER_VERSION_NUM};
-use crate::errors::user_error;
+use crate::errors::{to_pgwire, user_error};
 
 /// Settings PostgreSQL reports to the client whenever they change (GUC_REPORT).
 const REPORTED: &[&str] = &[
@@ -304,7 +304,7 @@ impl Settings {
                 .config_mut()
                 .options_mut()
                 .set(&lower, &value)
-                .map_err(|e| user_error("22023", e.to_string()));
+                .map_err(setting_error);
         }
         let name = self.canonical(name);
         if READ_ONLY.contains(&name.as_str()) {
@@ -498,7 +498,21 @@ impl ScalarUDFImpl for CurrentSetting {
     }
 }
 
-fn unrecognized(name: &str) -> datafusion_postgres::pgwire::error::PgWireError {
+/// kubepg's own settings refuse a value with a kubepg error (and its SQLSTATE) inside
+/// DataFusion's; the client gets that one, without DataFusion's "External error" wrapping.
+fn setting_error(e: datafusion::error::DataFusionError) -> PgWireError {
+    match e {
+        datafusion::error::DataFusionError::External(inner) => {
+            match inner.downcast::<kubepg_sql::Error>() {
+                Ok(setting) => to_pgwire(*setting),
+                Err(inner) => user_error("22023", inner.to_string()),
+            }
+        }
+        other => user_error("22023", other.to_string()),
+    }
+}
+
+fn unrecognized(name: &str) -> PgWireError {
     user_error(
         "42704",
         format!("unrecognized configuration parameter \"{name}\""),

@@ -164,6 +164,7 @@ impl SchemaProvider for KubeSchema {
             Arc::new(KubeTable {
                 def,
                 options: self.options.clone(),
+                watch: self.engine.pool().watch.clone(),
             }) as Arc<dyn TableProvider>
         }))
     }

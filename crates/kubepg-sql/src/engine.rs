@@ -19,6 +19,7 @@ use kubepg_kube::pool::ClusterPool;
 
 use crate::catalog::{KubeSchema, TableSet};
 use crate::error::{Error, Result};
+use crate::settings::{Consistency, KubepgSettings};
 use crate::system::{self, ClusterStatus};
 use crate::table::ScanOptions;
 use crate::warnings::QueryWarnings;
@@ -37,6 +38,8 @@ pub struct EngineConfig {
     pub page_size: u32,
     /// Memory one query may hold for sorts, joins and aggregations.
     pub memory_limit: Option<usize>,
+    /// The `kubepg.consistency` every session starts with.
+    pub consistency: Consistency,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             show_secrets: false,
             page_size: 500,
             memory_limit: None,
+            consistency: Consistency::Live,
         }
     }
 }
@@ -191,6 +195,7 @@ impl Engine {
             .with_information_schema(true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
             .set_bool("datafusion.sql_parser.enable_ident_normalization", true)
+            .with_option_extension(KubepgSettings::new(self.inner.config.consistency))
             .with_extension(Arc::new(warnings.clone()));
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.inner.config.memory_limit {
@@ -211,8 +216,17 @@ impl Engine {
             strict: self.inner.config.strict,
             show_secrets: self.inner.config.show_secrets,
             page_size: self.inner.config.page_size,
+            consistency: self.inner.config.consistency,
         };
-        catalog.register_schema("kubepg", system::schema(&status, &tables)?)?;
+        catalog.register_schema(
+            "kubepg",
+            system::schema(
+                &status,
+                &tables,
+                &pool.watch,
+                self.inner.config.show_secrets,
+            )?,
+        )?;
         catalog.register_schema(
             "public",
             Arc::new(KubeSchema {

@@ -24,6 +24,14 @@ pub enum Error {
     #[error("cluster {cluster} is unavailable: {message}")]
     ClusterUnavailable { cluster: String, message: String },
 
+    /// A `SET kubepg.x = value` with a value the setting does not take.
+    #[error("invalid value for parameter \"{name}\": \"{value}\" (expected {expected})")]
+    InvalidSetting {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
+
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 
@@ -38,6 +46,7 @@ impl Error {
             Error::Forbidden(_) => "42501",
             Error::UnknownScope(_) => "3D000",
             Error::ClusterUnavailable { .. } => "08006",
+            Error::InvalidSetting { .. } => "22023",
             Error::DataFusion(e) => sqlstate(e),
             Error::Kube(e) => kube_sqlstate(e),
         }
@@ -67,6 +76,10 @@ pub fn sqlstate(e: &DataFusionError) -> &'static str {
             }
         }
         DataFusionError::NotImplemented(_) => "0A000",
+        // A SET or SHOW of a setting no one defines, as PostgreSQL's "unrecognized configuration
+        // parameter"; any other configuration error is a value the setting does not take.
+        DataFusionError::Configuration(msg) if msg.contains("not found") => "42704",
+        DataFusionError::Configuration(_) => "22023",
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::ArrowError(ae, _) => match ae.as_ref() {
             datafusion::arrow::error::ArrowError::DivideByZero => "22012",
@@ -112,7 +125,8 @@ fn kube_sqlstate(e: &kubepg_kube::Error) -> &'static str {
         K::Api { code: 404, .. } => "42P01",
         K::Api { code: 429, .. } => "53400",
         K::Api { .. } | K::Decode { .. } => "58000",
-        K::Transport { .. } | K::Timeout { .. } => "08006",
+        K::Transport { .. } | K::Timeout { .. } | K::Watch { .. } => "08006",
+        K::CacheFull { .. } => "53200",
         K::NoSuchCluster(_) => "3D000",
         K::Selector(_) => "22023",
         K::Kubeconfig(_) | K::Snapshot { .. } | K::Cache { .. } => "58030",

@@ -119,6 +119,9 @@ impl DisplayAs for KubeScanExec {
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
         }
+        if self.options.consistency == crate::settings::Consistency::Cached {
+            write!(f, ", consistency=cached")?;
+        }
         Ok(())
     }
 }

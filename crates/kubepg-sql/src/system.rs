@@ -1,17 +1,29 @@
 //! kubepg's own tables, in schema `kubepg`: the clusters of the pool and the resources each
-//! serves, as of the session's discovery.
+//! serves (as of the session's discovery), and the watch cache's tables and recent changes (as
+//! of each query).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::MemorySchemaProvider;
-use datafusion::catalog::SchemaProvider;
-use datafusion::datasource::MemTable;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, Session, TableProvider};
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use kubepg_kube::WatchCache;
+use kubepg_kube::watch::TableKey;
 
 use crate::catalog::TableSet;
+use crate::columns::{ColType, PG_TYPE_KEY};
+use crate::redact;
+use crate::table::Rows;
 
 /// What discovery found for one cluster.
 #[derive(Debug, Clone)]
@@ -22,11 +34,238 @@ pub struct ClusterStatus {
     pub error: Option<String>,
 }
 
-pub fn schema(clusters: &[ClusterStatus], tables: &TableSet) -> Result<Arc<dyn SchemaProvider>> {
+/// Schema `kubepg` of one session.
+pub fn schema(
+    clusters: &[ClusterStatus],
+    tables: &TableSet,
+    cache: &WatchCache,
+    show_secrets: bool,
+) -> Result<Arc<dyn SchemaProvider>> {
     let provider = MemorySchemaProvider::new();
     provider.register_table("clusters".into(), clusters_table(clusters)?)?;
     provider.register_table("resources".into(), resources_table(tables)?)?;
+    let names = Arc::new(sql_names(tables));
+    provider.register_table(
+        "tables".into(),
+        Arc::new(WatchTables {
+            cache: cache.clone(),
+            names: names.clone(),
+        }),
+    )?;
+    provider.register_table(
+        "changes".into(),
+        Arc::new(WatchChanges {
+            cache: cache.clone(),
+            names,
+            show_secrets,
+        }),
+    )?;
     Ok(Arc::new(provider))
+}
+
+/// The SQL name of each (group, plural) the session sees.
+fn sql_names(tables: &TableSet) -> HashMap<(String, String), String> {
+    tables
+        .tables()
+        .filter(|t| t.rows == Rows::Objects)
+        .map(|t| {
+            (
+                (t.resource.group.clone(), t.resource.plural.clone()),
+                t.name.clone(),
+            )
+        })
+        .collect()
+}
+
+fn sql_name(names: &HashMap<(String, String), String>, key: &TableKey) -> String {
+    names
+        .get(&(key.group.clone(), key.plural.clone()))
+        .cloned()
+        .unwrap_or_else(|| {
+            if key.group.is_empty() {
+                key.plural.clone()
+            } else {
+                format!("{}.{}", key.plural, key.group)
+            }
+        })
+}
+
+fn micros(t: SystemTime) -> Option<i64> {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_micros()).ok())
+}
+
+fn timestamptz(name: &str) -> Field {
+    Field::new(name, ColType::Timestamp.arrow(), true)
+}
+
+fn timestamps(values: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+}
+
+/// Answers a scan from one batch computed now.
+async fn scan_batch(
+    state: &dyn Session,
+    batch: RecordBatch,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    MemTable::try_new(batch.schema(), vec![vec![batch]])?
+        .scan(state, projection, filters, limit)
+        .await
+}
+
+/// `kubepg.tables`: every table the watch cache holds, one row per (cluster, table).
+#[derive(Debug)]
+struct WatchTables {
+    cache: WatchCache,
+    names: Arc<HashMap<(String, String), String>>,
+}
+
+impl WatchTables {
+    fn schema_ref() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("cluster", DataType::Utf8, false),
+            Field::new("table", DataType::Utf8, false),
+            Field::new("mode", DataType::Utf8, false),
+            Field::new("objects", DataType::Int64, false),
+            Field::new("bytes", DataType::Int64, false),
+            Field::new("synced", DataType::Boolean, false),
+            timestamptz("last_event"),
+            Field::new("error", DataType::Utf8, true),
+        ]))
+    }
+}
+
+#[async_trait]
+impl TableProvider for WatchTables {
+    fn schema(&self) -> SchemaRef {
+        Self::schema_ref()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let rows = self.cache.tables();
+        let int = |f: &dyn Fn(&kubepg_kube::watch::TableStatus) -> u64| -> ArrayRef {
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|r| i64::try_from(f(r)).unwrap_or(i64::MAX))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let batch = RecordBatch::try_new(
+            Self::schema_ref(),
+            vec![
+                text(rows.iter().map(|r| Some(r.key.cluster.clone())).collect()),
+                text(
+                    rows.iter()
+                        .map(|r| Some(sql_name(&self.names, &r.key)))
+                        .collect(),
+                ),
+                text(rows.iter().map(|r| Some(r.state.to_string())).collect()),
+                int(&|r| r.objects),
+                int(&|r| r.bytes),
+                Arc::new(BooleanArray::from(
+                    rows.iter().map(|r| r.synced).collect::<Vec<_>>(),
+                )),
+                timestamps(rows.iter().map(|r| r.last_event.and_then(micros)).collect()),
+                text(rows.iter().map(|r| r.error.clone()).collect()),
+            ],
+        )?;
+        scan_batch(state, batch, projection, filters, limit).await
+    }
+}
+
+/// `kubepg.changes`: the recent changes the watch cache applied, oldest first; Secret values
+/// redacted like everywhere else.
+#[derive(Debug)]
+struct WatchChanges {
+    cache: WatchCache,
+    names: Arc<HashMap<(String, String), String>>,
+    show_secrets: bool,
+}
+
+impl WatchChanges {
+    fn schema_ref() -> SchemaRef {
+        let object = Field::new("object", ColType::Json.arrow(), true)
+            .with_metadata([(PG_TYPE_KEY.to_string(), ColType::Json.pg_name().to_string())].into());
+        Arc::new(Schema::new(vec![
+            timestamptz("time"),
+            Field::new("cluster", DataType::Utf8, false),
+            Field::new("table", DataType::Utf8, false),
+            Field::new("type", DataType::Utf8, false),
+            Field::new("namespace", DataType::Utf8, true),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("uid", DataType::Utf8, false),
+            Field::new("resource_version", DataType::Utf8, false),
+            object,
+        ]))
+    }
+
+    fn object(&self, change: &kubepg_kube::watch::Change) -> String {
+        let json = String::from_utf8_lossy(&change.object);
+        if self.show_secrets || !redact::is_secret(&change.table.group, &change.table.plural) {
+            return json.into_owned();
+        }
+        match serde_json::from_str(&json) {
+            Ok(mut value) => {
+                redact::redact_secret(&mut value);
+                value.to_string()
+            }
+            // Never show what could not be redacted.
+            Err(_) => String::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for WatchChanges {
+    fn schema(&self) -> SchemaRef {
+        Self::schema_ref()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let rows = self.cache.changes();
+        let column = |f: &dyn Fn(&kubepg_kube::watch::Change) -> Option<String>| {
+            text(rows.iter().map(|r| f(r)).collect())
+        };
+        let batch = RecordBatch::try_new(
+            Self::schema_ref(),
+            vec![
+                timestamps(rows.iter().map(|r| micros(r.time)).collect()),
+                column(&|r| Some(r.table.cluster.clone())),
+                column(&|r| Some(sql_name(&self.names, &r.table))),
+                column(&|r| Some(r.kind.as_str().to_string())),
+                column(&|r| (!r.namespace.is_empty()).then(|| r.namespace.clone())),
+                column(&|r| Some(r.name.clone())),
+                column(&|r| Some(r.uid.clone())),
+                column(&|r| Some(r.resource_version.clone())),
+                column(&|r| Some(self.object(r))),
+            ],
+        )?;
+        scan_batch(state, batch, projection, filters, limit).await
+    }
 }
 
 fn text(values: Vec<Option<String>>) -> ArrayRef {

@@ -10,12 +10,13 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use kubepg_kube::{ResourceInfo, Source};
+use kubepg_kube::{ResourceInfo, Source, WatchCache};
 
 use crate::columns::{ColumnSpec, schema_of, table_columns};
 use crate::containers;
 use crate::pushdown::classify;
 use crate::scan::{KubeScanExec, ScanTarget};
+use crate::settings::{Consistency, KubepgSettings};
 
 /// How rows are made from listed objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub struct ScanOptions {
     /// Show secret values instead of redacting them.
     pub show_secrets: bool,
     pub page_size: u32,
+    /// Where rows come from; each scan takes it from its session's `kubepg.consistency`.
+    pub consistency: Consistency,
 }
 
 /// A [`TableDef`] seen through one session's [`ScanOptions`].
@@ -88,6 +91,8 @@ pub struct ScanOptions {
 pub struct KubeTable {
     pub def: Arc<TableDef>,
     pub options: ScanOptions,
+    /// What `cached` scans read.
+    pub watch: WatchCache,
 }
 
 #[async_trait]
@@ -109,11 +114,13 @@ impl TableProvider for KubeTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut options = self.options.clone();
+        options.consistency = KubepgSettings::of(state.config().options()).consistency;
         let refs: Vec<&Expr> = filters.iter().collect();
         let (pushdown, _) = classify(&refs, &self.def.columns, self.def.namespaced());
         let targets = self
@@ -133,7 +140,10 @@ impl TableProvider for KubeTable {
                 }
             })
             .map(|(s, r)| ScanTarget {
-                source: s.clone(),
+                source: match options.consistency {
+                    Consistency::Live => s.clone(),
+                    Consistency::Cached => self.watch.cached(s.clone()),
+                },
                 resource: r.clone(),
             })
             .collect();
@@ -143,7 +153,7 @@ impl TableProvider for KubeTable {
             pushdown,
             projection.cloned(),
             limit,
-            self.options.clone(),
+            options,
         )?))
     }
 }

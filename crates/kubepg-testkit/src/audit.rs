@@ -12,6 +12,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
+    /// One id per request, shared by its stages.
+    #[serde(rename = "auditID", default)]
+    pub audit_id: String,
     pub verb: String,
     #[serde(rename = "requestURI")]
     pub request_uri: String,
@@ -82,6 +85,15 @@ impl AuditLog {
 
     /// Completed requests since `mark` (the `ResponseComplete` stage of each).
     pub fn since(&self, mark: Mark) -> Result<Vec<AuditEvent>> {
+        Ok(self
+            .events_since(mark)?
+            .into_iter()
+            .filter(|e| e.stage == "ResponseComplete")
+            .collect())
+    }
+
+    /// Every stage logged since `mark`.
+    fn events_since(&self, mark: Mark) -> Result<Vec<AuditEvent>> {
         let bytes =
             std::fs::read(&self.path).with_context(|| format!("reading {:?}", self.path))?;
         let start = usize::try_from(mark.0)
@@ -91,14 +103,22 @@ impl AuditLog {
         let mut events = Vec::new();
         for line in text.lines() {
             // A line still being written by the server is completed on the next read.
-            let Ok(event) = serde_json::from_str::<AuditEvent>(line) else {
-                continue;
-            };
-            if event.stage == "ResponseComplete" {
+            if let Ok(event) = serde_json::from_str::<AuditEvent>(line) {
                 events.push(event);
             }
         }
         Ok(events)
+    }
+
+    /// Every request since `mark`, including long-running ones still open (a watch is logged
+    /// when its response starts and again when it ends; it is listed once, at its start).
+    pub fn requests_since(&self, mark: Mark) -> Result<Vec<AuditEvent>> {
+        let mut seen = std::collections::HashSet::new();
+        Ok(self
+            .events_since(mark)?
+            .into_iter()
+            .filter(|e| seen.insert(e.audit_id.clone()))
+            .collect())
     }
 
     /// The requests since `mark`, once one matching `pred` is among them.

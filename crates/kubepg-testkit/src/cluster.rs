@@ -80,6 +80,13 @@ pub struct TestClusters {
 impl TestClusters {
     /// Starts `n` API servers sharing one etcd.
     pub fn start(n: usize) -> Result<Self> {
+        Self::start_with(n, &[])
+    }
+
+    /// Starts `n` API servers sharing one etcd, each with `apiserver_args` added to its flags
+    /// (`--watch-cache=false` makes watches read etcd, so that compacting it expires their
+    /// resource versions).
+    pub fn start_with(n: usize, apiserver_args: &[&str]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("kubepg-test-")
             .tempdir()?
@@ -92,6 +99,7 @@ impl TestClusters {
             .arg(n.to_string())
             .arg("--owner-pid")
             .arg(std::process::id().to_string())
+            .args(apiserver_args.iter().flat_map(|a| ["--apiserver-arg", a]))
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .output()

@@ -198,3 +198,25 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
 pub fn median(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn percentile_is_the_nearest_rank_of_unsorted_samples() {
+        let samples = ms(&[40, 10, 30, 20]);
+        assert_eq!(median(&samples), Duration::from_millis(20));
+        assert_eq!(percentile(&samples, 99.0), Duration::from_millis(40));
+        assert_eq!(percentile(&samples, 0.0), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn percentile_of_no_samples_is_zero() {
+        assert_eq!(median(&[]), Duration::ZERO);
+    }
+}

@@ -231,7 +231,8 @@ pub async fn seed(client: &Client, seed: &Seed) -> Result<()> {
 }
 
 /// Creates `count` pods spread over `namespaces` namespaces (`bulk-000`, …) with realistic specs
-/// and statuses, `concurrency` requests at a time.
+/// and statuses, `concurrency` requests at a time. Pod `bulk-NNNNNN` is in namespace
+/// `bulk-(NNNNNN mod namespaces)`.
 pub async fn seed_bulk_pods(
     client: &Client,
     count: usize,
@@ -261,7 +262,7 @@ pub async fn seed_bulk_pods(
                     PodFate::Running
                 };
                 let node = NODES[i % NODES.len()].name;
-                let pod = pod_object(
+                let mut pod = pod_object(
                     &ns,
                     &format!("bulk-{i:06}"),
                     &app,
@@ -271,6 +272,7 @@ pub async fn seed_bulk_pods(
                     node,
                     None,
                 );
+                add_workload_details(&mut pod, &app, i);
                 s.create_with_status(
                     pod,
                     pod_status(
@@ -286,6 +288,52 @@ pub async fn seed_bulk_pods(
         .try_collect::<Vec<_>>()
         .await?;
     Ok(())
+}
+
+/// What a Deployment's ReplicaSet and the admission chain put on a production pod beyond
+/// [`pod_object`]: template hash, owner, annotations, env, probes, the service-account token
+/// volume, a security context. Bulk pods then weigh what real ones do (about 8 KB of JSON in a
+/// LIST, managed fields included), which the benchmark's bytes-per-pod figures depend on.
+fn add_workload_details(pod: &mut Value, app: &str, i: usize) {
+    let hash = format!("{:x}", 0x6d5f_8c00 + i % 50);
+    let meta = &mut pod["metadata"];
+    meta["labels"]["pod-template-hash"] = json!(hash);
+    meta["labels"]["team"] = json!(format!("team-{}", i % 7));
+    meta["labels"]["app.kubernetes.io/version"] = json!("1.0.0");
+    meta["annotations"] = json!({"kubectl.kubernetes.io/restartedAt": "2026-11-20T09:00:00Z",
+        "prometheus.io/scrape": "true", "prometheus.io/port": "9090"});
+    // No controller runs in a test cluster, so an owner that does not exist is never collected.
+    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": format!("{app}-{hash}"), "uid": format!("00000000-0000-4000-8000-{:012x}", i % 50),
+        "controller": true, "blockOwnerDeletion": true}]);
+    let token_mount = json!({"name": "kube-api-access", "readOnly": true,
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"});
+    let probe = json!({"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"},
+        "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3});
+    let spec = &mut pod["spec"];
+    let main = &mut spec["containers"][0];
+    main["env"] = json!([{"name": "APP_NAME", "value": app}, {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}]);
+    main["readinessProbe"] = probe.clone();
+    main["livenessProbe"] = probe;
+    main["volumeMounts"] = json!([token_mount, {"name": "config", "mountPath": "/etc/app"}]);
+    let sidecar = &mut spec["containers"][1];
+    sidecar["args"] = json!([
+        "--config-path",
+        "/etc/envoy/envoy.yaml",
+        "--log-level",
+        "warn"
+    ]);
+    sidecar["volumeMounts"] = json!([token_mount]);
+    spec["securityContext"] = json!({"runAsNonRoot": true, "runAsUser": 1000, "fsGroup": 2000});
+    spec["volumes"] = json!([
+        {"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace",
+                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}},
+        {"name": "config", "configMap": {"name": format!("{app}-config"), "defaultMode": 420}}]);
 }
 
 struct Seeder {

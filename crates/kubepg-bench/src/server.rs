@@ -1,0 +1,204 @@
+//! The `kubepg` binary under test: built in release mode, run as its own process (so its
+//! resident memory is its own), timed from spawn to its first accepted connection.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Builds the release `kubepg` with the cargo that runs this bench, into the same target
+/// directory, and returns its path from cargo's build messages (a no-op when it is up to date).
+pub fn build_release_kubepg() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // `cargo run` sets CARGO_MANIFEST_DIR; prefer it to the compile-time path, which is another
+    // checkout's when a shared target directory holds this binary from there.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "-p", "kubepg-cli", "--bin", "kubepg"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(package.join("../../Cargo.toml"));
+    let exe = std::env::current_exe().context("the bench's own path")?;
+    if let Some(target) = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()) {
+        cmd.arg("--target-dir").arg(target);
+    }
+    // `cargo run` hands this process the variables of the kubepg-bench unit; build scripts that
+    // say `rerun-if-env-changed` for some of them would otherwise rebuild half the tree.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name == "OUT_DIR"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_RUSTC_CURRENT_DIR"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo build --release -p kubepg-cli")?;
+    if !out.status.success() {
+        bail!(
+            "cargo build --release -p kubepg-cli failed ({})",
+            out.status
+        );
+    }
+    out.stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kubepg")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo built no kubepg executable")
+}
+
+/// How to start `kubepg serve`.
+pub struct ServeCommand {
+    pub binary: PathBuf,
+    pub kubeconfig: PathBuf,
+    /// The discovery cache, private to this run.
+    pub cache_dir: PathBuf,
+    /// Where the server's stderr (one log line per statement) goes.
+    pub log: PathBuf,
+}
+
+/// A running `kubepg serve`, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    /// From spawn to the first accepted TCP connection.
+    pub started_in: Duration,
+}
+
+impl ServeCommand {
+    /// Spawns the server on a free loopback port and polls until it accepts a connection.
+    pub fn start(&self) -> Result<Server> {
+        let port = free_port()?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("serve")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--health-listen", "off"])
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        // The caller's own kubepg settings must not change what is measured.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("KUBEPG_") {
+                cmd.env_remove(key);
+            }
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let spawned = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "kubepg serve exited ({status}) before accepting connections; see {}",
+                    self.log.display()
+                );
+            }
+            if spawned.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("kubepg serve accepted no connection within 30 s");
+            }
+            // Short enough not to hide a startup of a few milliseconds.
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let started_in = spawned.elapsed();
+        Ok(Server {
+            child,
+            port,
+            started_in,
+        })
+    }
+}
+
+impl Server {
+    /// A new pgwire session (trust authentication on loopback, the default database).
+    pub async fn connect(&self) -> Result<tokio_postgres::Client> {
+        let (client, connection) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
+                self.port
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .context("connecting to kubepg")?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// The server's resident memory (VmRSS), in bytes.
+    pub fn rss_bytes(&self) -> Result<u64> {
+        rss_of(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_of(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .with_context(|| format!("no VmRSS in {path}"))?;
+    Ok(kb * 1024)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `kubectl` as a user runs it, for the comparison row.
+pub fn kubectl_get_pods(kubeconfig: &Path) -> Result<Duration> {
+    let start = Instant::now();
+    let status = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["get", "pods", "-A", "-o", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .context("running kubectl")?;
+    if !status.success() {
+        bail!("kubectl get pods failed ({status})");
+    }
+    Ok(start.elapsed())
+}

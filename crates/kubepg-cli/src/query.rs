@@ -50,7 +50,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give the SQL with -q or -f"),
     };
-    let pool = Arc::new(args.sources.pool().await?);
+    let pool = Arc::new(args.sources.pool(None).await?);
     let engine = Engine::new(
         pool,
         EngineConfig {

@@ -112,7 +112,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
-    let pool = Arc::new(args.sources.pool().await?);
+    let metrics = Arc::new(kubepg_server::health::Metrics::default());
+    let pool = Arc::new(args.sources.pool(Some(metrics.api())).await?);
     let engine = Engine::new(
         pool,
         EngineConfig {
@@ -139,6 +140,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 _ => None,
             },
             tls_required: args.tls_required,
+            metrics,
             health_listen: match args.health_listen.as_str() {
                 "off" | "" => None,
                 addr => Some(

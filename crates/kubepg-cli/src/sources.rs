@@ -1,10 +1,12 @@
 //! The flags that say where clusters come from, shared by every command that reads them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use kubepg_kube::discovery::DiscoveryConfig;
+use kubepg_kube::live::ApiObserver;
 use kubepg_kube::pool::{ClusterPool, PoolConfig};
 use kubepg_kube::{WatchConfig, WatchOptions};
 
@@ -99,13 +101,18 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 impl SourceArgs {
-    pub async fn pool(&self) -> anyhow::Result<ClusterPool> {
+    /// The cluster pool these flags describe; `observer` hears every API response.
+    pub async fn pool(
+        &self,
+        observer: Option<Arc<dyn ApiObserver>>,
+    ) -> anyhow::Result<ClusterPool> {
         let cache_dir = self.cache_dir.clone().or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kubepg/discovery"))
         });
         let live = kubepg_kube::live::LiveConfig {
             per_cluster_requests: self.cluster_requests,
             request_timeout: Duration::from_secs(self.request_timeout),
+            observer,
             ..Default::default()
         };
         let pool = ClusterPool::build(PoolConfig {

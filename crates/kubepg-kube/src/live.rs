@@ -27,6 +27,36 @@ pub struct LiveConfig {
     pub max_retries: u32,
     /// First retry delay; doubled on each retry, capped at 5 s.
     pub backoff: Duration,
+    /// Told of every LIST and discovery response.
+    pub observer: Option<Arc<dyn ApiObserver>>,
+}
+
+/// Receives each response of the LIST and discovery requests kubepg makes, for operators'
+/// metrics. `status` is 0 when no response came (connection failure or timeout); `resource` is
+/// `plural` or `plural.group`, or `discovery`.
+pub trait ApiObserver: Send + Sync + std::fmt::Debug {
+    fn response(&self, cluster: &str, resource: &str, status: u16, bytes: u64);
+}
+
+/// The resource a request path is about: `/api/v1/namespaces/x/pods` → `pods`,
+/// `/apis/apps/v1/deployments` → `deployments.apps`, a group or version document → `discovery`.
+pub fn resource_of(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (group, rest) = match segments.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => return "discovery".into(),
+    };
+    let rest = match rest {
+        ["namespaces", _ns, rest @ ..] if !rest.is_empty() => rest,
+        other => other,
+    };
+    match rest.first() {
+        None => "discovery".into(),
+        Some(plural) if group.is_empty() => plural.to_string(),
+        Some(plural) => format!("{plural}.{group}"),
+    }
 }
 
 impl Default for LiveConfig {
@@ -36,6 +66,7 @@ impl Default for LiveConfig {
             request_timeout: Duration::from_secs(30),
             max_retries: 4,
             backoff: Duration::from_millis(200),
+            observer: None,
         }
     }
 }
@@ -129,6 +160,7 @@ impl LiveSource {
                 .collect_bytes()
                 .await
                 .map_err(|source| self.transport_error(path, source))?;
+            self.observe(path, status.as_u16(), body.len() as u64);
             if status.is_success() {
                 Ok(body)
             } else {
@@ -136,12 +168,25 @@ impl LiveSource {
             }
         };
         match tokio::time::timeout(timeout, fut).await {
+            Ok(Err(e @ Error::Transport { .. })) => {
+                self.observe(path, 0, 0);
+                Err(e)
+            }
             Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                cluster: self.cluster.clone(),
-                path: path.to_string(),
-                seconds: timeout.as_secs(),
-            }),
+            Err(_) => {
+                self.observe(path, 0, 0);
+                Err(Error::Timeout {
+                    cluster: self.cluster.clone(),
+                    path: path.to_string(),
+                    seconds: timeout.as_secs(),
+                })
+            }
+        }
+    }
+
+    fn observe(&self, path: &str, status: u16, bytes: u64) {
+        if let Some(observer) = &self.config.observer {
+            observer.response(&self.cluster, &resource_of(path), status, bytes);
         }
     }
 
@@ -452,5 +497,26 @@ pub(crate) mod documents {
         pub verbs: Vec<String>,
         #[serde(default)]
         pub short_names: Vec<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_request_path_names_its_resource() {
+        for (path, resource) in [
+            ("/api/v1/pods?limit=500", "pods"),
+            ("/api/v1/namespaces/shop/pods", "pods"),
+            ("/apis/apps/v1/deployments", "deployments.apps"),
+            (
+                "/apis/example.com/v1/namespaces/a/widgets",
+                "widgets.example.com",
+            ),
+            ("/api/v1", "discovery"),
+            ("/apis/apps/v1", "discovery"),
+            ("/apis", "discovery"),
+        ] {
+            assert_eq!(super::resource_of(path), resource, "{path}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The operations listener: `/healthz` (the process serves), `/readyz` (some cluster in the
-//! default scope answers discovery), and `/metrics` in Prometheus text format.
+//! default scope answers discovery), and `/metrics` in Prometheus text format: connections,
+//! statements, API responses and bytes by cluster and resource, and the watch cache's tables.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -25,7 +26,49 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    pub cluster: String,
+    /// `plural`, `plural.group` or `discovery`.
+    pub resource: String,
+    /// The HTTP status, or `0` when no response came.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub cluster: String,
+    pub resource: String,
+}
+
+/// The API responses kubepg's LIST and discovery requests got; the pool's live sources report
+/// to it.
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    responses: Family<ApiLabels, Counter>,
+    bytes: Family<ResourceLabels, Counter>,
+}
+
+impl kubepg_kube::live::ApiObserver for ApiMetrics {
+    fn response(&self, cluster: &str, resource: &str, status: u16, bytes: u64) {
+        self.responses
+            .get_or_create(&ApiLabels {
+                cluster: cluster.into(),
+                resource: resource.into(),
+                code: status.to_string(),
+            })
+            .inc();
+        self.bytes
+            .get_or_create(&ResourceLabels {
+                cluster: cluster.into(),
+                resource: resource.into(),
+            })
+            .inc_by(bytes);
+    }
+}
+
 /// What the server counts.
+#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub connections: Counter,
@@ -33,6 +76,9 @@ pub struct Metrics {
     pub refused_connections: Counter,
     pub statements: Family<OutcomeLabels, Counter>,
     pub statement_seconds: Histogram,
+    api: Arc<ApiMetrics>,
+    cache_objects: Family<ResourceLabels, Gauge>,
+    cache_bytes: Family<ResourceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -70,6 +116,29 @@ impl Default for Metrics {
             "Time to execute a statement",
             statement_seconds.clone(),
         );
+        let api = Arc::new(ApiMetrics::default());
+        registry.register(
+            "api_responses",
+            "Kubernetes API responses to LIST and discovery requests, by cluster, resource and HTTP status (0: none)",
+            api.responses.clone(),
+        );
+        registry.register(
+            "api_response_bytes",
+            "Bytes of Kubernetes API response bodies, by cluster and resource",
+            api.bytes.clone(),
+        );
+        let cache_objects = Family::<ResourceLabels, Gauge>::default();
+        let cache_bytes = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "watch_cache_objects",
+            "Objects held by the watch cache, by cluster and resource",
+            cache_objects.clone(),
+        );
+        registry.register(
+            "watch_cache_bytes",
+            "Bytes held by the watch cache, by cluster and resource",
+            cache_bytes.clone(),
+        );
         Self {
             registry,
             connections,
@@ -77,6 +146,9 @@ impl Default for Metrics {
             refused_connections,
             statements,
             statement_seconds,
+            api,
+            cache_objects,
+            cache_bytes,
         }
     }
 }
@@ -91,7 +163,31 @@ impl Metrics {
         self.statement_seconds.observe(seconds);
     }
 
-    fn encode(&self) -> String {
+    /// Where the cluster pool's live sources report API responses.
+    pub fn api(&self) -> Arc<ApiMetrics> {
+        self.api.clone()
+    }
+
+    fn encode(&self, engine: &Engine) -> String {
+        // Tables come and go (idle stop, eviction): the gauges show the cache as it is now.
+        self.cache_objects.clear();
+        self.cache_bytes.clear();
+        for table in engine.pool().watch.tables() {
+            let labels = ResourceLabels {
+                cluster: table.key.cluster.clone(),
+                resource: if table.key.group.is_empty() {
+                    table.key.plural.clone()
+                } else {
+                    format!("{}.{}", table.key.plural, table.key.group)
+                },
+            };
+            self.cache_objects
+                .get_or_create(&labels)
+                .set(table.objects as i64);
+            self.cache_bytes
+                .get_or_create(&labels)
+                .set(table.bytes as i64);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -138,7 +234,7 @@ async fn answer(
     let (status, body) = match req.uri().path() {
         "/healthz" => (StatusCode::OK, "ok\n".to_string()),
         "/readyz" => ready(&engine).await,
-        "/metrics" => (StatusCode::OK, metrics.encode()),
+        "/metrics" => (StatusCode::OK, metrics.encode(&engine)),
         _ => (StatusCode::NOT_FOUND, "not found\n".to_string()),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Connections without TLS are refused (SQLSTATE 28000).
     pub tls_required: bool,
+    /// What `/metrics` reports; shared with the cluster pool so that it can count API responses.
+    pub metrics: Arc<health::Metrics>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +72,7 @@ impl Default for ServerConfig {
             idle_timeout: None,
             tls: None,
             tls_required: false,
+            metrics: Arc::default(),
         }
     }
 }
@@ -114,11 +117,11 @@ impl Server {
             None => None,
         };
         Ok(Self {
+            metrics: config.metrics.clone(),
             config: Arc::new(config),
             engine,
             listener,
             health,
-            metrics: Arc::new(health::Metrics::default()),
             connections: Arc::new(ConnectionManager::new()),
         })
     }

@@ -40,6 +40,10 @@ async fn start_engine(config: ServerConfig, engine_config: EngineConfig) -> Runn
         kubeconfigs: vec![env.kubeconfig()],
         contexts: vec!["c*".into()],
         total_requests: 16,
+        live: kubepg_kube::live::LiveConfig {
+            observer: Some(config.metrics.api()),
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await
@@ -461,15 +465,41 @@ async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
         .simple_query("SELECT nope FROM pods")
         .await
         .unwrap_err();
+    client
+        .simple_query("SET kubepg.consistency = 'cached'; SELECT count(*) FROM nodes")
+        .await
+        .unwrap();
     let (code, metrics) = http_get(s.health, "/metrics").await;
     assert_eq!(code, 200);
+    // One LIST page of c1's 22 pods; the nodes came through the watch cache.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l
+                == "kubepg_api_responses_total{cluster=\"c1\",resource=\"pods\",code=\"200\"} 1"),
+        "{metrics}"
+    );
+    let bytes: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("kubepg_api_response_bytes_total{cluster=\"c1\",resource=\"pods\"} ")
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(bytes > 1000, "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "kubepg_watch_cache_objects{cluster=\"c1\",resource=\"nodes\"} 4"),
+        "{metrics}"
+    );
     for line in [
         "kubepg_connections_total 1",
         "kubepg_active_connections 1",
-        "kubepg_statements_total{outcome=\"ok\"} 1",
+        "kubepg_statements_total{outcome=\"ok\"} 2",
         // A statement refused while planning counts too, by its SQLSTATE.
         "kubepg_statements_total{outcome=\"42703\"} 1",
-        "kubepg_statement_duration_seconds_count 2",
+        "kubepg_statement_duration_seconds_count 3",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

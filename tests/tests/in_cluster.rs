@@ -14,19 +14,7 @@ use std::process::Command;
 use kubepg_testkit::TestClusters;
 
 fn kubectl(env: &TestClusters, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(env.kubeconfig())
-        .args(["--context", "c1"])
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::kubectl(&env.kubeconfig(), "c1", args)
 }
 
 /// Runs `kubepg query --in-cluster -q SQL` with `mounted` as the service-account directory.

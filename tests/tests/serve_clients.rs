@@ -7,56 +7,27 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use kubepg_testkit::TestClusters;
 use serde_json::Value;
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &TestClusters) -> Server {
+fn serve(env: &TestClusters) -> common::Server {
     let kubeconfig = env.kubeconfig();
-    let (child, port) = common::serve(
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--context",
-            "c1",
-            "--listen",
-            "127.0.0.1:0",
-            "--health-listen",
-            "off",
-        ],
-        &[],
-    )
-    .unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
-    Server { child, port }
+    common::server(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "c1",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+    ])
 }
 
 fn kubectl(env: &TestClusters, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(env.kubeconfig())
-        .args(["--context", "c1"])
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::kubectl(&env.kubeconfig(), "c1", args)
 }
 
 /// Names of the pods in `shop`, sorted the way `ORDER BY name` sorts them.

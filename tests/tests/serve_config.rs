@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 
 /// A self-signed certificate for `localhost` and 127.0.0.1 (its own root for verify-full).
 fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -52,15 +52,6 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_config_file_sets_yaml_users_and_required_tls_that_psql_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,9 +70,8 @@ fn a_config_file_sets_yaml_users_and_required_tls_that_psql_verifies() {
         ),
     )
     .unwrap();
-    let (child, port) = common::serve(&["--demo", "--config", config.to_str().unwrap()], &[])
-        .unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
-    let _server = Killed(child);
+    let server = common::server(&["--demo", "--config", config.to_str().unwrap()]);
+    let port = server.port;
     let conninfo = |extra: &str| {
         format!("host=localhost hostaddr=127.0.0.1 port={port} user=alice dbname=kubepg {extra}")
     };
@@ -161,7 +151,7 @@ fn flags_beat_variables_which_beat_the_config_file() {
         all.extend(args);
         let (child, port) = common::serve(&all, &envs)
             .unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
-        let _server = Killed(child);
+        let _server = common::Server { child, port };
         assert_eq!(answers(port, database).0, "4\n", "database {database}");
         let (_, stderr) = answers(port, "kubepg");
         assert!(

@@ -8,9 +8,7 @@
 mod common;
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
@@ -20,56 +18,22 @@ use kubepg_testkit::{TestClusters, User};
 use serde_json::json;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-/// A `kubepg serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 /// Starts `kubepg serve` for one context of `kubeconfig` on a free loopback port.
 fn serve(kubeconfig: &Path, context: &str, extra: &[&str]) -> Server {
-    let home = tempfile::tempdir().unwrap().keep();
-    let mut cmd = Command::new(common::kubepg());
-    cmd.arg("serve")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--context", context, "--listen", "127.0.0.1:0"])
-        .args(["--health-listen", "off"])
-        .args(extra);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("KUBEPG_") || key == "KUBECONFIG" {
-            cmd.env_remove(&key);
-        }
-    }
-    let mut child = cmd
-        .env("HOME", &home)
-        .env("KUBEPG_CACHE_DIR", home.join("discovery"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("kubepg serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("kubepg: listening on 127.0.0.1:") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, port }
+    let mut args = vec![
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        context,
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+    ];
+    args.extend(extra);
+    common::server(&args)
 }
 
 async fn connect(server: &Server) -> Client {

@@ -221,6 +221,43 @@ pub fn serve_logged(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16,
     Ok((child, port, log))
 }
 
+/// A `kubepg serve` process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// [`serve`] for a test that needs the server up: panics with its output when it exits.
+pub fn server(args: &[&str]) -> Server {
+    let (child, port) =
+        serve(args, &[]).unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
+    Server { child, port }
+}
+
+/// `kubectl --kubeconfig KUBECONFIG --context CONTEXT ARGS…`, which must succeed; its stdout.
+pub fn kubectl(kubeconfig: &Path, context: &str, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--context", context])
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("kubectl prints UTF-8")
+}
+
 /// Runs `kubepg query ARGS…` with a fresh `HOME` and discovery cache.
 pub fn query<I, S>(args: I) -> Outcome
 where

@@ -77,3 +77,15 @@ fn secret_values_are_redacted_unless_shown_on_request() {
         ]
     );
 }
+
+#[test]
+fn a_refused_setting_reads_as_kubepg_says_it() {
+    let out = common::query(["--demo", "-q", "SET kubepg.consistency = 'bogus'"]);
+    let stderr = out.error("22023");
+    assert!(
+        stderr.contains(
+            "kubepg: ERROR 22023: invalid value for parameter \"kubepg.consistency\": \"bogus\""
+        ),
+        "{stderr}"
+    );
+}

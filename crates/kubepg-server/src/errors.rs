@@ -18,7 +18,7 @@ pub fn to_pgwire(e: kubepg_sql::Error) -> PgWireError {
 }
 
 pub fn from_datafusion(e: datafusion::error::DataFusionError) -> PgWireError {
-    to_pgwire(kubepg_sql::Error::DataFusion(e))
+    to_pgwire(kubepg_sql::Error::from(e))
 }
 
 pub fn fatal(code: &str, message: String) -> PgWireError {

@@ -498,17 +498,12 @@ impl ScalarUDFImpl for CurrentSetting {
     }
 }
 
-/// kubepg's own settings refuse a value with a kubepg error (and its SQLSTATE) inside
-/// DataFusion's; the client gets that one, without DataFusion's "External error" wrapping.
+/// kubepg's own settings refuse a value with their own error and SQLSTATE; anything else
+/// DataFusion refuses is an invalid value.
 fn setting_error(e: datafusion::error::DataFusionError) -> PgWireError {
-    match e {
-        datafusion::error::DataFusionError::External(inner) => {
-            match inner.downcast::<kubepg_sql::Error>() {
-                Ok(setting) => to_pgwire(*setting),
-                Err(inner) => user_error("22023", inner.to_string()),
-            }
-        }
-        other => user_error("22023", other.to_string()),
+    match kubepg_sql::Error::from(e) {
+        kubepg_sql::Error::DataFusion(e) => user_error("22023", e.to_string()),
+        own => to_pgwire(own),
     }
 }
 

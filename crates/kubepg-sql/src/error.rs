@@ -33,10 +33,27 @@ pub enum Error {
     },
 
     #[error(transparent)]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
 
     #[error(transparent)]
     Kube(#[from] kubepg_kube::Error),
+}
+
+/// kubepg's own failures travel through DataFusion as `External`; they come back out as
+/// themselves, so a client reads kubepg's message rather than "External error: …".
+impl From<DataFusionError> for Error {
+    fn from(e: DataFusionError) -> Self {
+        match e {
+            DataFusionError::External(inner) => match inner.downcast::<Error>() {
+                Ok(own) => *own,
+                Err(inner) => match inner.downcast::<kubepg_kube::Error>() {
+                    Ok(kube) => Error::Kube(*kube),
+                    Err(inner) => Error::DataFusion(DataFusionError::External(inner)),
+                },
+            },
+            other => Error::DataFusion(other),
+        }
+    }
 }
 
 impl Error {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
-use kubepg_sql::{Engine, EngineConfig, KubeSession};
+use kubepg_sql::{Engine, KubeSession};
 
 use crate::output::{Format, Printer};
-use crate::sources::{ConsistencyArg, SourceArgs};
+use crate::sources::{EngineArgs, SourceArgs};
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -30,16 +30,8 @@ pub struct QueryArgs {
     /// Cluster scope: a context name, a comma list, a glob, or 'all'.
     #[arg(long, env = "KUBEPG_SCOPE")]
     pub scope: Option<String>,
-    /// Fail when any cluster fails, instead of warning and answering from the others.
-    #[arg(long, env = "KUBEPG_STRICT")]
-    pub strict: bool,
-    /// Show secret values (they are redacted by default).
-    #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
-    pub show_secrets: bool,
-    /// Where rows come from: 'live' lists from the API server on every query, 'cached' reads
-    /// the watch cache (sessions may SET kubepg.consistency).
-    #[arg(long, env = "KUBEPG_CONSISTENCY", value_enum, default_value = "live")]
-    pub consistency: ConsistencyArg,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
@@ -51,15 +43,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give the SQL with -q or -f"),
     };
     let pool = Arc::new(args.sources.pool(None).await?);
-    let engine = Engine::new(
-        pool,
-        EngineConfig {
-            strict: args.strict,
-            show_secrets: args.show_secrets,
-            consistency: args.consistency.into(),
-            ..Default::default()
-        },
-    );
+    let engine = Engine::new(pool, args.engine.config());
     let session = engine
         .session(args.scope.as_deref())
         .await

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use kubepg_server::{AuthMode, Server, ServerConfig, Users};
 use kubepg_sql::{Engine, EngineConfig};
 
-use crate::sources::{ConsistencyArg, SourceArgs};
+use crate::sources::{EngineArgs, SourceArgs};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMethod {
@@ -68,16 +68,8 @@ pub struct ServeArgs {
     /// Refuse connections that did not negotiate TLS.
     #[arg(long, env = "KUBEPG_TLS_REQUIRED", requires = "tls_cert")]
     pub tls_required: bool,
-    /// Fail queries when any cluster fails, instead of warning.
-    #[arg(long, env = "KUBEPG_STRICT")]
-    pub strict: bool,
-    /// Show secret values (they are redacted by default).
-    #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
-    pub show_secrets: bool,
-    /// Where rows come from: 'live' lists from the API server on every query, 'cached' reads
-    /// the watch cache (sessions may SET kubepg.consistency).
-    #[arg(long, env = "KUBEPG_CONSISTENCY", value_enum, default_value = "live")]
-    pub consistency: ConsistencyArg,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 fn users(args: &ServeArgs) -> anyhow::Result<Users> {
@@ -117,11 +109,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(
         pool,
         EngineConfig {
-            strict: args.strict,
-            show_secrets: args.show_secrets,
-            consistency: args.consistency.into(),
             memory_limit: (args.query_memory_mb > 0).then(|| args.query_memory_mb * 1024 * 1024),
-            ..Default::default()
+            ..args.engine.config()
         },
     );
     let server = Server::bind(

@@ -64,6 +64,32 @@ pub struct SourceArgs {
     pub changes_age: u64,
 }
 
+/// How queries treat the clusters, shared by every command that runs SQL.
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Fail when any cluster fails, instead of warning and answering from the others.
+    #[arg(long, env = "KUBEPG_STRICT")]
+    pub strict: bool,
+    /// Show secret values (they are redacted by default).
+    #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
+    pub show_secrets: bool,
+    /// Where rows come from: 'live' lists from the API server on every query, 'cached' reads
+    /// the watch cache (sessions may SET kubepg.consistency).
+    #[arg(long, env = "KUBEPG_CONSISTENCY", value_enum, default_value = "live")]
+    pub consistency: ConsistencyArg,
+}
+
+impl EngineArgs {
+    pub fn config(&self) -> kubepg_sql::EngineConfig {
+        kubepg_sql::EngineConfig {
+            strict: self.strict,
+            show_secrets: self.show_secrets,
+            consistency: self.consistency.into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// `--consistency`: the `kubepg.consistency` sessions start with.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ConsistencyArg {

@@ -1,7 +1,11 @@
 """psycopg 3 against kubepg: parameters, binary results, prepared statements, a server-side
-cursor and COPY. Prints one JSON object of what it read; the Rust suite asserts on it."""
+cursor, COPY and LISTEN. Prints one JSON object of what it read; the Rust suite asserts on it.
+
+Arguments: the connection string, then the kubectl arguments (kubeconfig, context) that make the
+change LISTEN is to hear."""
 
 import json
+import subprocess
 import sys
 
 import psycopg
@@ -70,5 +74,17 @@ except psycopg.Error as e:
 conn.rollback()
 out["after_error"] = cur.execute("SELECT count(*) FROM namespaces").fetchone()[0]
 out["server_version"] = conn.info.server_version
+
+# LISTEN as psycopg's documentation shows it: an autocommit connection, then notifies().
+listener = psycopg.connect(sys.argv[1], autocommit=True)
+listener.execute('LISTEN "configmaps/shop"')
+kubectl = ["kubectl", "--kubeconfig", sys.argv[2], "--context", sys.argv[3], "-n", "shop"]
+subprocess.run(kubectl + ["create", "configmap", "psycopg-listen", "--from-literal=k=v"], check=True, capture_output=True)
+heard = []
+for n in listener.notifies(timeout=60, stop_after=1):
+    heard.append({"channel": n.channel, "pid": n.pid, "payload": json.loads(n.payload)})
+subprocess.run(kubectl + ["delete", "configmap", "psycopg-listen"], check=True, capture_output=True)
+out["notifies"] = heard
+out["listener_pid"] = listener.info.backend_pid
 
 print(json.dumps(out))

@@ -1,5 +1,5 @@
 //! Real client libraries against `kubepg serve` over a real API server: psycopg 3 (parameters,
-//! binary results, prepared statements, a server-side cursor, COPY) and pgjdbc (DatabaseMetaData
+//! binary results, prepared statements, a server-side cursor, COPY, LISTEN) and pgjdbc (DatabaseMetaData
 //! as DBeaver and Metabase use it, prepared statements past the server-prepare threshold). The
 //! expected rows come from kubectl against the same API server.
 
@@ -84,6 +84,8 @@ fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
             "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
             server.port
         ))
+        .arg(env.kubeconfig())
+        .arg("c1")
         .output()
         .unwrap();
     assert!(
@@ -124,6 +126,23 @@ fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
     assert_eq!(got["error"], "42P01");
     assert_eq!(got["after_error"], namespaces(env));
     assert_eq!(got["server_version"], 160006);
+    let heard = &got["notifies"][0];
+    assert_eq!(heard["channel"], "configmaps/shop", "{got}");
+    assert_eq!(heard["pid"], got["listener_pid"]);
+    assert_eq!(
+        (
+            &heard["payload"]["type"],
+            &heard["payload"]["table"],
+            &heard["payload"]["namespace"],
+            &heard["payload"]["name"],
+        ),
+        (
+            &Value::from("ADDED"),
+            &Value::from("configmaps"),
+            &Value::from("shop"),
+            &Value::from("psycopg-listen")
+        )
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The watch cache through `kubepg serve` against real API servers: cached queries stop
-//! listing, follow creates, patches and deletes (also in `kubepg.changes`), survive a 410,
-//! stay within their memory bound, and answer exactly what live queries answer.
+//! listing, follow creates, patches and deletes (also in `kubepg.changes` and as LISTEN
+//! notifications), survive a 410, stay within their memory bound, and answer exactly what live
+//! queries answer.
 //!
 //! Each test reads resource types no other test of this binary reads on the same cluster, so
 //! the audit log assertions see only their own server's requests.
@@ -546,4 +547,177 @@ fn cached_consistency_over_a_snapshot_reads_the_snapshot() {
     assert_eq!(counts[0], live.ok().trim());
     assert_ne!(counts[0], "0");
     assert_eq!(counts[1], "0", "a snapshot needs no watch");
+}
+
+/// A connection whose notifications arrive on a channel, as `(channel, payload as JSON)`.
+async fn listening(
+    server: &Server,
+) -> (
+    Client,
+    tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+) {
+    let (client, mut conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(server.port)
+        .user("kubepg")
+        .dbname("kubepg")
+        .connect(NoTls)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    let payload = serde_json::from_str(n.payload()).unwrap_or_else(|e| {
+                        panic!("payload is JSON ({e}): {}", n.payload());
+                    });
+                    let _ = tx.send((n.channel().to_string(), payload));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    (client, rx)
+}
+
+/// The next notification, as (channel, type, namespace, name), with its payload.
+async fn notified(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+) -> ((String, String, String, String), serde_json::Value) {
+    let (channel, payload) = tokio::time::timeout(Duration::from_secs(90), rx.recv())
+        .await
+        .expect("a notification arrives")
+        .expect("the connection is open");
+    let field = |k: &str| payload[k].as_str().unwrap_or_default().to_string();
+    (
+        (channel, field("type"), field("namespace"), field("name")),
+        payload,
+    )
+}
+
+fn seen(
+    channel: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> (String, String, String, String) {
+    (channel.into(), kind.into(), namespace.into(), name.into())
+}
+
+#[tokio::test]
+async fn listen_delivers_every_change_of_the_channels_objects_to_every_listener() {
+    let env = TestClusters::shared_seeded();
+    let kube = env.cluster("c2").client(User::Admin).await.unwrap();
+    namespace(&kube, "listen-a").await;
+    namespace(&kube, "listen-b").await;
+    let server = serve(&env.kubeconfig(), "c2", &[]);
+    let (a, mut a_rx) = listening(&server).await;
+    let (b, mut b_rx) = listening(&server).await;
+
+    // Unquoted names fold to lower case; the narrowed channel takes a namespace and a label
+    // selector; B listens through the extended protocol.
+    a.batch_execute("LISTEN Pods; LISTEN \"pods/listen-a?app=watched\"")
+        .await
+        .unwrap();
+    b.execute("LISTEN \"pod/listen-b\"", &[]).await.unwrap();
+
+    let a_pods: Api<Pod> = Api::namespaced(kube.clone(), "listen-a");
+    let b_pods: Api<Pod> = Api::namespaced(kube.clone(), "listen-b");
+    a_pods
+        .create(&PostParams::default(), &pod("p1", "created"))
+        .await
+        .unwrap();
+    let mut first = [notified(&mut a_rx).await, notified(&mut a_rx).await];
+    first.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        first.iter().map(|n| n.0.clone()).collect::<Vec<_>>(),
+        [
+            seen("pods", "ADDED", "listen-a", "p1"),
+            seen("pods/listen-a?app=watched", "ADDED", "listen-a", "p1"),
+        ]
+    );
+    let payload = &first[0].1;
+    assert_eq!(payload["cluster"], "c2");
+    assert_eq!(payload["table"], "pods");
+    assert!(
+        payload["uid"].as_str().is_some_and(|u| !u.is_empty()),
+        "{payload}"
+    );
+    assert!(
+        payload["resource_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{payload}"
+    );
+
+    // The connection keeps answering queries between notifications.
+    assert_eq!(rows(&a, "SELECT 1").await, text(&[&["1"]]));
+
+    a_pods
+        .patch(
+            "p1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"step": "patched"}}})),
+        )
+        .await
+        .unwrap();
+    let mut modified = [notified(&mut a_rx).await, notified(&mut a_rx).await];
+    modified.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(modified[0].0, seen("pods", "MODIFIED", "listen-a", "p1"));
+    assert_eq!(
+        modified[0].1["changed"],
+        json!(["labels"]),
+        "{}",
+        modified[0].1
+    );
+
+    // A pod of the other namespace reaches B's channel and A's unnarrowed one only.
+    b_pods
+        .create(&PostParams::default(), &pod("p2", "created"))
+        .await
+        .unwrap();
+    assert_eq!(
+        notified(&mut b_rx).await.0,
+        seen("pod/listen-b", "ADDED", "listen-b", "p2"),
+        "B's first notification is its own namespace's pod, not listen-a's"
+    );
+    assert_eq!(
+        notified(&mut a_rx).await.0,
+        seen("pods", "ADDED", "listen-b", "p2")
+    );
+
+    // After UNLISTEN pods, A hears only its narrowed channel; deleting notifies DELETED (maybe
+    // after a MODIFIED that sets the deletion timestamp).
+    a.batch_execute("UNLISTEN pods").await.unwrap();
+    a_pods
+        .delete("p1", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    loop {
+        let (n, _) = notified(&mut a_rx).await;
+        assert_eq!(n.0, "pods/listen-a?app=watched", "{n:?}");
+        if n.1 == "DELETED" {
+            assert_eq!(
+                n,
+                seen("pods/listen-a?app=watched", "DELETED", "listen-a", "p1")
+            );
+            break;
+        }
+    }
+
+    // Refusals keep the connection usable.
+    let cases = [
+        ("LISTEN nosuchtable", "42P01"),
+        ("LISTEN \"pods/a/b\"", "42602"),
+        ("LISTEN \"pods?app=(\"", "42602"),
+        ("LISTEN \"kubepg.changes\"", "0A000"),
+        ("NOTIFY pods, 'hello'", "25006"),
+    ];
+    for (sql, state) in cases {
+        let e = b.simple_query(sql).await.unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some(state), "{sql}: {e}");
+    }
+    assert_eq!(rows(&b, "SELECT 1").await, text(&[&["1"]]));
 }

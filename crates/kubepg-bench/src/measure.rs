@@ -184,6 +184,64 @@ pub async fn point_queries(
     })
 }
 
+/// `reps` times: patch a label of one seeded pod, and time from sending the patch to the
+/// `LISTEN pods` session's notification of that change (so the API server's write is included).
+pub async fn notify_latency(
+    server: &Server,
+    kube: &kube::Client,
+    reps: usize,
+    pods: usize,
+    namespaces: usize,
+) -> Result<Vec<Duration>> {
+    let (pg, mut connection) = server.connect_raw().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send((Instant::now(), n.payload().to_string()));
+            }
+        }
+    });
+    pg.batch_execute("LISTEN pods")
+        .await
+        .context("LISTEN pods")?;
+    let mut latencies = Vec::with_capacity(reps);
+    for k in 0..reps {
+        let i = (k * 104_729) % pods.max(1);
+        let (ns, name) = (
+            format!("bulk-{:03}", i % namespaces),
+            format!("bulk-{i:06}"),
+        );
+        let api: kube::Api<kube::core::DynamicObject> = kube::Api::namespaced_with(
+            kube.clone(),
+            &ns,
+            &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("", "v1", "Pod")),
+        );
+        let sent = Instant::now();
+        api.patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"metadata": {"labels": {"bench-step": k.to_string()}}}),
+            ),
+        )
+        .await
+        .with_context(|| format!("patching {ns}/{name}"))?;
+        loop {
+            let (at, payload) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .with_context(|| format!("no notification for {ns}/{name} within 30 s"))?
+                .context("the LISTEN session ended")?;
+            let n: serde_json::Value = serde_json::from_str(&payload)?;
+            if n["name"] == name.as_str() && n["namespace"] == ns.as_str() {
+                latencies.push(at.duration_since(sent));
+                break;
+            }
+        }
+    }
+    Ok(latencies)
+}
+
 /// The value at percentile `p` (nearest rank) of `samples`.
 pub fn percentile(samples: &[Duration], p: f64) -> Duration {
     let mut sorted = samples.to_vec();

@@ -143,7 +143,19 @@ impl ServeCommand {
 impl Server {
     /// A new pgwire session (trust authentication on loopback, the default database).
     pub async fn connect(&self) -> Result<tokio_postgres::Client> {
-        let (client, connection) = tokio_postgres::connect(
+        let (client, connection) = self.connect_raw().await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// A new session whose connection the caller drives (to read its notifications).
+    pub async fn connect_raw(
+        &self,
+    ) -> Result<(
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    )> {
+        tokio_postgres::connect(
             &format!(
                 "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
                 self.port
@@ -151,9 +163,7 @@ impl Server {
             tokio_postgres::NoTls,
         )
         .await
-        .context("connecting to kubepg")?;
-        tokio::spawn(connection);
-        Ok(client)
+        .context("connecting to kubepg")
     }
 
     /// The server's resident memory (VmRSS), in bytes.

@@ -11,7 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{Declare, DeclareType, Statement};
+use datafusion::sql::sqlparser::ast::{Declare, DeclareType, DiscardObject, Statement};
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters;
 use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
@@ -50,6 +50,7 @@ use tokio::sync::OnceCell;
 use crate::auth::{AuthMode, CleartextSource, Md5Source, SCRAM_ITERATIONS, ScramSource};
 use crate::errors::{fatal, from_datafusion, to_pgwire};
 use crate::idle::Activity;
+use crate::listen::Listeners;
 use crate::settings::Settings;
 use crate::statement_log::{self, masked};
 use crate::{ServerConfig, encode};
@@ -110,7 +111,6 @@ impl Connection {
                 config: config.clone(),
                 session: Arc::new(OnceCell::new()),
                 parser: Arc::new(PostgresCompatibilityParser::new()),
-                metrics,
                 hooks: vec![
                     Arc::new(CursorStatementHook),
                     Arc::new(TransactionStatementHook),
@@ -118,6 +118,8 @@ impl Connection {
                 settings: Arc::new(Settings::new(config.statement_timeout)),
                 peer,
                 activity: Arc::default(),
+                listeners: Arc::new(Listeners::new(metrics.clone())),
+                metrics,
             }),
             cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
             startup: Arc::new(StartupGate {
@@ -133,6 +135,27 @@ impl Connection {
 impl Connection {
     pub fn activity(&self) -> Arc<Activity> {
         self.queries.activity.clone()
+    }
+
+    /// The notifications of this connection's LISTEN channels; `None` after the first call.
+    pub fn notifications(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<crate::listen::Notification>> {
+        self.queries.listeners.take_receiver()
+    }
+
+    pub fn metrics(&self) -> &crate::health::Metrics {
+        &self.queries.metrics
+    }
+
+    /// The handlers by their types, for a message loop that needs to name the statement type
+    /// ([`PgWireServerHandlers`] hides it).
+    pub(crate) fn handlers(&self) -> (Arc<StartupGate>, Arc<Queries>, Arc<DefaultCancelHandler>) {
+        (
+            self.startup.clone(),
+            self.queries.clone(),
+            self.cancel.clone(),
+        )
     }
 }
 
@@ -223,7 +246,7 @@ impl NoopStartupHandler for TrustStartup {
 
 /// Refuses a connection before authentication when the server is full or the database names no
 /// cluster, then lets the configured authentication run.
-struct StartupGate {
+pub(crate) struct StartupGate {
     engine: Engine,
     config: Arc<ServerConfig>,
     over_limit: bool,
@@ -294,6 +317,7 @@ pub struct Queries {
     peer: SocketAddr,
     activity: Arc<Activity>,
     settings: Arc<Settings>,
+    listeners: Arc<Listeners>,
 }
 
 impl Queries {
@@ -380,26 +404,73 @@ impl Queries {
         text: &str,
     ) -> PgWireResult<Vec<RecordBatch>> {
         let started = std::time::Instant::now();
-        let work = async {
-            let df = session.ctx.execute_logical_plan(plan).await?;
-            df.collect().await
-        };
-        let result = match self.settings.statement_timeout() {
-            Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
-                PgWireError::UserError(Box::new(ErrorInfo::new(
-                    "ERROR".into(),
-                    "57014".into(),
-                    "canceling statement due to statement timeout".into(),
-                )))
-            })?,
-            None => work.await,
-        }
-        .map_err(from_datafusion);
+        let result = self
+            .within_timeout(async {
+                let df = session
+                    .ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(from_datafusion)?;
+                df.collect().await.map_err(from_datafusion)
+            })
+            .await;
         let rows = result
             .as_ref()
             .map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum::<usize>());
         self.record(client, session, text, started, rows, result.as_ref().err());
         result
+    }
+
+    /// `work` cut off at the session's `statement_timeout`.
+    async fn within_timeout<T>(
+        &self,
+        work: impl Future<Output = PgWireResult<T>>,
+    ) -> PgWireResult<T> {
+        match self.settings.statement_timeout() {
+            Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
+                crate::errors::user_error(
+                    "57014",
+                    "canceling statement due to statement timeout".into(),
+                )
+            })?,
+            None => work.await,
+        }
+    }
+
+    /// `LISTEN` and `UNLISTEN`; `None` for any other statement.
+    async fn listen<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        session: &KubeSession,
+        statement: &Statement,
+    ) -> Option<PgWireResult<Response>> {
+        let started = std::time::Instant::now();
+        let result = match statement {
+            Statement::LISTEN { channel } => self
+                .within_timeout(self.listeners.listen(
+                    session,
+                    &self.engine.pool().watch,
+                    &crate::listen::channel_name(channel),
+                ))
+                .await
+                .map(|()| Response::Execution(Tag::new("LISTEN"))),
+            Statement::UNLISTEN { channel } => {
+                self.listeners
+                    .unlisten(&crate::listen::channel_name(channel));
+                Ok(Response::Execution(Tag::new("UNLISTEN")))
+            }
+            // DISCARD ALL ends every LISTEN too, as in PostgreSQL; the rest of it is settings'.
+            Statement::Discard {
+                object_type: DiscardObject::ALL,
+            } => {
+                self.listeners.unlisten("*");
+                return None;
+            }
+            _ => return None,
+        };
+        let text = statement.to_string();
+        self.record(client, session, &text, started, 0, result.as_ref().err());
+        Some(result)
     }
 
     fn record<C: ClientInfo + ?Sized>(
@@ -549,6 +620,9 @@ impl Queries {
         }
         if let Statement::Declare { stmts } = &statement {
             return self.declare(client, session, stmts, None).await;
+        }
+        if let Some(result) = self.listen(client, session, &statement).await {
+            return result;
         }
         if let Some(result) = self
             .settings
@@ -722,6 +796,7 @@ impl ExtendedQueryHandler for Queries {
             peer: self.peer,
             activity: self.activity.clone(),
             settings: self.settings.clone(),
+            listeners: self.listeners.clone(),
         })
     }
 
@@ -749,6 +824,9 @@ impl ExtendedQueryHandler for Queries {
         if let Statement::Declare { stmts } = statement {
             let result = self.declare(client, &session, stmts, Some(&params)).await;
             self.send_warnings(client, &session).await?;
+            return result;
+        }
+        if let Some(result) = self.listen(client, &session, statement).await {
             return result;
         }
         if let Some(result) = self.settings.execute(client, &session.ctx, statement).await {

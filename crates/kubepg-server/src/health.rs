@@ -76,6 +76,10 @@ pub struct Metrics {
     pub refused_connections: Counter,
     pub statements: Family<OutcomeLabels, Counter>,
     pub statement_seconds: Histogram,
+    /// NOTIFY messages sent to LISTENing clients.
+    pub notifications: Counter,
+    /// Changes a LISTENing client did not get: its queue was full, or it fell behind the watch.
+    pub notifications_dropped: Counter,
     api: Arc<ApiMetrics>,
     cache_objects: Family<ResourceLabels, Gauge>,
     cache_bytes: Family<ResourceLabels, Gauge>,
@@ -116,6 +120,18 @@ impl Default for Metrics {
             "Time to execute a statement",
             statement_seconds.clone(),
         );
+        let notifications = Counter::default();
+        let notifications_dropped = Counter::default();
+        registry.register(
+            "notifications",
+            "Notifications sent to LISTENing clients",
+            notifications.clone(),
+        );
+        registry.register(
+            "notifications_dropped",
+            "Changes a LISTENing client missed because it fell behind",
+            notifications_dropped.clone(),
+        );
         let api = Arc::new(ApiMetrics::default());
         registry.register(
             "api_responses",
@@ -146,6 +162,8 @@ impl Default for Metrics {
             refused_connections,
             statements,
             statement_seconds,
+            notifications,
+            notifications_dropped,
             api,
             cache_objects,
             cache_bytes,

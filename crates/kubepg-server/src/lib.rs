@@ -15,9 +15,11 @@ mod handler;
 pub mod health;
 mod idle;
 mod information_schema;
+mod listen;
 mod names;
 mod rewrite;
 mod settings;
+mod socket;
 mod statement_log;
 pub mod tls;
 
@@ -26,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion_postgres::pgwire::api::ConnectionManager;
-use datafusion_postgres::pgwire::tokio::process_socket;
 use datafusion_postgres::pgwire::tokio::tokio_rustls::{TlsAcceptor, rustls};
 use kubepg_sql::Engine;
 use tokio::net::{TcpListener, TcpStream};
@@ -213,22 +214,7 @@ async fn serve_socket(
     peer: SocketAddr,
     idle_timeout: Option<Duration>,
 ) {
-    let _ = socket.set_nodelay(true);
-    let activity = conn.activity();
-    let served = process_socket(socket, tls, conn);
-    let result = match idle_timeout {
-        None => served.await,
-        // pgwire's message loop has no idle hook, so the connection is dropped from outside:
-        // the client sees the socket close, as with PostgreSQL's idle_session_timeout.
-        Some(limit) => tokio::select! {
-            result = served => result,
-            () = activity.idle_for(limit) => {
-                tracing::info!(%peer, seconds = limit.as_secs(), "closing an idle connection");
-                Ok(())
-            }
-        },
-    };
-    if let Err(e) = result {
+    if let Err(e) = socket::serve(socket, tls, conn, peer, idle_timeout).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

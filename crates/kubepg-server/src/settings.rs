@@ -1,6 +1,6 @@
 //! Session settings as PostgreSQL clients expect them: `SET` (also `SET TIME ZONE`, `SET
 //! SESSION CHARACTERISTICS`), `SHOW`, `SHOW ALL`, `RESET`, `RESET ALL`, `DISCARD ALL`,
-//! `DEALLOCATE`, `UNLISTEN`, and `current_setting()` over the same values; also `SAVEPOINT`,
+//! `DEALLOCATE`, and `current_setting()` over the same values; also `SAVEPOINT`,
 //! `RELEASE` and `ROLLBACK TO`, which have nothing to undo on a read-only server.
 //!
 //! Written here rather than taken from datafusion-postgres's SET/SHOW hook, which answers
@@ -187,6 +187,7 @@ impl Settings {
             | Statement::Reset(_)
             | Statement::Discard { .. }
             | Statement::Deallocate { .. }
+            | Statement::LISTEN { .. }
             | Statement::UNLISTEN { .. }
             | Statement::Savepoint { .. }
             | Statement::ReleaseSavepoint { .. }
@@ -245,7 +246,6 @@ impl Settings {
                 }
                 Ok(tag("DEALLOCATE"))
             }
-            Statement::UNLISTEN { .. } => Ok(tag("UNLISTEN")),
             Statement::Savepoint { .. } => Ok(tag("SAVEPOINT")),
             Statement::ReleaseSavepoint { .. } => Ok(tag("RELEASE")),
             Statement::Rollback {

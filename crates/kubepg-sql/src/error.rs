@@ -32,6 +32,14 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A table name no cluster in scope serves.
+    #[error("relation \"{0}\" does not exist")]
+    UnknownTable(String),
+
+    /// Something PostgreSQL does that kubepg cannot do for this object.
+    #[error("{0}")]
+    Unsupported(String),
+
     #[error(transparent)]
     DataFusion(DataFusionError),
 
@@ -64,6 +72,8 @@ impl Error {
             Error::UnknownScope(_) => "3D000",
             Error::ClusterUnavailable { .. } => "08006",
             Error::InvalidSetting { .. } => "22023",
+            Error::UnknownTable(_) => "42P01",
+            Error::Unsupported(_) => "0A000",
             Error::DataFusion(e) => sqlstate(e),
             Error::Kube(e) => kube_sqlstate(e),
         }

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod system;
 pub mod table;
 pub mod warnings;
+pub mod watched;
 
 /// The Arrow crate DataFusion uses, for front ends that read result batches.
 pub use datafusion::arrow;

@@ -112,6 +112,8 @@ pub struct Change {
     pub resource_version: String,
     /// The object after the change (for a deletion: its last state), as the server sent it.
     pub object: Bytes,
+    /// For a modification: the object before it, so that what changed can be told.
+    pub previous: Option<Bytes>,
 }
 
 /// One cached table as `kubepg.tables` shows it.
@@ -203,15 +205,22 @@ impl WatchCache {
         Some(table)
     }
 
-    /// The changes of one table as they are applied, starting its watch if needed; `None` when
+    /// The changes of one table from now on, once its first list is in (starting its watch if
+    /// needed); the first list's failure (forbidden, not found) is the answer. `Ok(None)` when
     /// the source cannot watch. A receiver that falls more than a thousand changes behind
-    /// misses the oldest (and is told how many); it never holds anyone else up.
-    pub fn subscribe(
+    /// misses the oldest (and is told how many); it never holds anyone else up. The receiver
+    /// closes when the table leaves the cache.
+    pub async fn subscribe(
         &self,
         source: &Arc<dyn Source>,
         resource: &ResourceInfo,
-    ) -> Option<broadcast::Receiver<Arc<Change>>> {
-        self.table(source, resource).map(|t| t.subscribe())
+    ) -> Result<Option<broadcast::Receiver<Arc<Change>>>> {
+        let Some(table) = self.table(source, resource) else {
+            return Ok(None);
+        };
+        let receiver = table.subscribe();
+        table.ready().await?;
+        Ok(Some(receiver))
     }
 
     /// Every cached table, in (cluster, group, plural) order.
@@ -294,7 +303,8 @@ impl Shared {
             let victim = tables
                 .values()
                 .filter(|t| !Arc::ptr_eq(t, current) && t.is_synced())
-                .min_by_key(|t| t.last_used())
+                // Tables someone LISTENs to go last: dropping one ends its notifications.
+                .min_by_key(|t| (t.is_subscribed(), t.last_used()))
                 .cloned();
             match victim {
                 Some(v) => {

@@ -178,6 +178,10 @@ impl CachedTable {
         (phase.name(), detail)
     }
 
+    pub(crate) fn is_subscribed(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.events.subscribe()
     }
@@ -237,12 +241,11 @@ impl CachedTable {
                 let (key, stored) = split(object);
                 let mut objects = self.objects.write().unwrap_or_else(PoisonError::into_inner);
                 let added = stored.cost(&key);
-                let change = |kind| self.change(kind, &key, &stored);
                 let kind = match objects.get(&key) {
                     // The same version again (a watch restarted from an older point): no change.
                     Some(old) if old.resource_version == stored.resource_version => None,
-                    Some(_) => Some(change(ChangeKind::Modified)),
-                    None => Some(change(ChangeKind::Added)),
+                    Some(old) => Some(self.change(ChangeKind::Modified, &key, &stored, Some(old))),
+                    None => Some(self.change(ChangeKind::Added, &key, &stored, None)),
                 };
                 if let Some(old) = objects.insert(key.clone(), stored) {
                     self.bytes.fetch_sub(old.cost(&key), Ordering::Relaxed);
@@ -263,7 +266,7 @@ impl CachedTable {
                     self.count.fetch_sub(1, Ordering::Relaxed);
                 }
                 drop(objects);
-                let change = self.change(ChangeKind::Deleted, &key, &stored);
+                let change = self.change(ChangeKind::Deleted, &key, &stored, None);
                 self.publish(change, shared);
             }
         }
@@ -282,13 +285,13 @@ impl CachedTable {
             for (key, stored) in objects.iter() {
                 match old.get(key) {
                     Some(o) if o.resource_version == stored.resource_version => {}
-                    Some(_) => missed.push(self.change(ChangeKind::Modified, key, stored)),
-                    None => missed.push(self.change(ChangeKind::Added, key, stored)),
+                    Some(o) => missed.push(self.change(ChangeKind::Modified, key, stored, Some(o))),
+                    None => missed.push(self.change(ChangeKind::Added, key, stored, None)),
                 }
             }
             for (key, stored) in &old {
                 if !objects.contains_key(key) {
-                    missed.push(self.change(ChangeKind::Deleted, key, stored));
+                    missed.push(self.change(ChangeKind::Deleted, key, stored, None));
                 }
             }
         }
@@ -300,7 +303,13 @@ impl CachedTable {
         self.phase.send_replace(Phase::Watching);
     }
 
-    fn change(&self, kind: ChangeKind, key: &ObjectKey, stored: &Stored) -> Change {
+    fn change(
+        &self,
+        kind: ChangeKind,
+        key: &ObjectKey,
+        stored: &Stored,
+        previous: Option<&Stored>,
+    ) -> Change {
         Change {
             time: SystemTime::now(),
             table: self.key.clone(),
@@ -310,6 +319,7 @@ impl CachedTable {
             uid: stored.uid.clone(),
             resource_version: stored.resource_version.clone(),
             object: stored.json.clone(),
+            previous: previous.map(|p| p.json.clone()),
         }
     }
 
@@ -382,8 +392,9 @@ async fn run(
             }
             _ = tokio::time::sleep_until(deadline) => {
                 // A subscriber (a LISTENing session) keeps the table in use.
-                let subscribed = table.events.receiver_count() > 0;
-                if table.is_synced() && !subscribed && table.last_used().elapsed() >= idle {
+                if table.is_subscribed() {
+                    table.touch();
+                } else if table.is_synced() && table.last_used().elapsed() >= idle {
                     tracing::info!(table = %table.key, "watch cache: idle; stopping the watch");
                     if let Some(shared) = shared.upgrade() {
                         shared.remove(&table);

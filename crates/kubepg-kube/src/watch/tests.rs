@@ -277,7 +277,11 @@ async fn an_idle_table_stops_unless_someone_subscribes_to_it() {
     initial(&idle, vec![pod("a", "1", "web")]);
     initial(&listened, vec![pod("a", "1", "web")]);
     assert_eq!(names(&source, "idle", "").await.unwrap(), ["a"]);
-    let mut changes = cache.subscribe(&watched, &resource("listened")).unwrap();
+    let mut changes = cache
+        .subscribe(&watched, &resource("listened"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(names(&source, "listened", "").await.unwrap(), ["a"]);
 
     settle(|| cache.tables().len() == 1).await;

@@ -1,0 +1,131 @@
+//! The message loop of one client socket.
+//!
+//! pgwire's own loop (`process_socket`) only writes to a client while answering one of its
+//! messages, so it cannot deliver a notification to a client that sits idle after LISTEN. This
+//! loop uses pgwire's TLS negotiation and per-message processing unchanged, and also waits on
+//! the connection's notifications, sending them whenever the client is idle outside a
+//! transaction (as PostgreSQL does), and on the idle-session timeout.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers,
+};
+use datafusion_postgres::pgwire::messages::response::{NotificationResponse, TransactionStatus};
+use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use datafusion_postgres::pgwire::tokio::TlsAcceptor;
+use datafusion_postgres::pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::handler::{Connection, PreparedStatement};
+use crate::listen::Notification;
+
+/// How long a client may take from connecting to being authenticated, as pgwire allows.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+enum Next {
+    Message(Option<Result<PgWireFrontendMessage, datafusion_postgres::pgwire::error::PgWireError>>),
+    Notify(Notification),
+    Stop,
+}
+
+/// Serves one client until it leaves, breaks the protocol, or stays idle past `idle_timeout`.
+pub async fn serve(
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    conn: Connection,
+    peer: SocketAddr,
+    idle_timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    let startup = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup);
+    let negotiated = tokio::select! {
+        () = &mut startup => return Ok(()),
+        negotiated = negotiate_tls::<PreparedStatement>(socket, tls) => negotiated?,
+    };
+    // A client that opened with direct TLS while no certificate is configured.
+    let Some(mut socket) = negotiated else {
+        return Ok(());
+    };
+    let activity = conn.activity();
+    let mut notifications = conn.notifications();
+    let (startup_handler, queries, cancel) = conn.handlers();
+    let copy = conn.copy_handler();
+    let errors = conn.error_handler();
+
+    loop {
+        let starting = matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
+        );
+        let idle = matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
+            && matches!(socket.transaction_status(), TransactionStatus::Idle);
+        let next = tokio::select! {
+            biased;
+            message = socket.next() => Next::Message(message),
+            () = &mut startup, if starting => Next::Stop,
+            Some(n) = recv(&mut notifications), if idle => Next::Notify(n),
+            () = activity.idle_for(idle_timeout.unwrap_or_default()), if idle_timeout.is_some() && !starting => {
+                tracing::info!(%peer, seconds = idle_timeout.unwrap_or_default().as_secs(), "closing an idle connection");
+                Next::Stop
+            }
+        };
+        match next {
+            Next::Stop | Next::Message(None) | Next::Message(Some(Err(_))) => break,
+            // The client is leaving; some (asyncpg) wait for the server to close first.
+            Next::Message(Some(Ok(PgWireFrontendMessage::Terminate(_)))) => break,
+            Next::Message(Some(Ok(message))) => {
+                let extended_protocol = match socket.state() {
+                    PgWireConnectionState::CopyInProgress(extended) => extended,
+                    _ => message.is_extended_query(),
+                };
+                if let Err(mut e) = process_message(
+                    message,
+                    &mut socket,
+                    startup_handler.clone(),
+                    queries.clone(),
+                    queries.clone(),
+                    copy.clone(),
+                    cancel.clone(),
+                )
+                .await
+                {
+                    errors.on_error(&socket, &mut e);
+                    process_error(&mut socket, e, extended_protocol).await?;
+                }
+            }
+            Next::Notify(first) => {
+                let (pid, _) = socket.pid_and_secret_key();
+                let mut pending = vec![first];
+                if let Some(rx) = notifications.as_mut() {
+                    while let Ok(n) = rx.try_recv() {
+                        pending.push(n);
+                    }
+                }
+                let sent = pending.len() as u64;
+                for n in pending {
+                    socket
+                        .feed(PgWireBackendMessage::NotificationResponse(
+                            NotificationResponse::new(pid, n.channel, n.payload),
+                        ))
+                        .await?;
+                }
+                socket.flush().await?;
+                conn.metrics().notifications.inc_by(sent);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The next notification; pending forever when the connection has none to give.
+async fn recv(notifications: &mut Option<mpsc::Receiver<Notification>>) -> Option<Notification> {
+    match notifications {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -380,6 +380,32 @@ async fn cached_rows_equal_live_rows_for_every_pushdown_form() {
             "{sql} matches something"
         );
     }
+    // Point lookups, which the cache answers from its (namespace, name) index.
+    let first = rows(
+        &live,
+        "SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name LIMIT 1",
+    )
+    .await[0][0]
+        .clone()
+        .unwrap();
+    for (sql, found) in [
+        (
+            format!("SELECT * FROM pods WHERE namespace = 'shop' AND name = '{first}'"),
+            1,
+        ),
+        (
+            format!("SELECT namespace, name FROM pods WHERE name = '{first}'"),
+            1,
+        ),
+        (
+            format!("SELECT name FROM pods WHERE namespace = 'payments' AND name = '{first}'"),
+            0,
+        ),
+    ] {
+        let expected = rows(&live, &sql).await;
+        assert_eq!(expected.len(), found, "{sql}");
+        assert_eq!(rows(&cached, &sql).await, expected, "{sql}");
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ use tokio::sync::broadcast;
 pub use raw::RawObject;
 pub use table::CachedTable;
 
+use crate::selector::FieldOp;
 use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchOptions};
 use crate::{Error, Result};
 
@@ -410,8 +411,18 @@ impl Source for CachedSource {
         stream::once(async move {
             table.ready().await?;
             table.touch();
+            // Narrowed by the (namespace, name) key first; the request still checks every
+            // object it returns.
+            let namespace = request.namespace.as_deref().filter(|_| namespaced);
+            let name = request
+                .fields
+                .requirements
+                .iter()
+                .find(|r| r.path == "metadata.name" && r.op == FieldOp::Eq)
+                .map(|r| r.value.as_str());
+            let objects = table.snapshot(namespace, name);
             let pages = CachedPages {
-                objects: table.snapshot().into_iter(),
+                objects: objects.into_iter(),
                 namespaced,
                 page_size: match request.page_size {
                     0 => 500,

@@ -205,14 +205,29 @@ impl CachedTable {
         }
     }
 
-    /// The JSON of every object, in (namespace, name) order, as of now.
-    pub(crate) fn snapshot(&self) -> Vec<Bytes> {
-        self.objects
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(|s| s.json.clone())
-            .collect()
+    /// The JSON of the objects, as of now, in (namespace, name) order: those of one namespace
+    /// (`namespace`, read as a range of the ordered map) and of one name (`name`), or all. A
+    /// point query parses one object instead of every object of the table.
+    pub(crate) fn snapshot(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Bytes> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        let named = |k: &ObjectKey| name.is_none_or(|n| k.1 == n);
+        match (namespace, name) {
+            (Some(ns), Some(n)) => objects
+                .get(&(ns.to_string(), n.to_string()))
+                .map(|s| s.json.clone())
+                .into_iter()
+                .collect(),
+            (Some(ns), None) => objects
+                .range((ns.to_string(), String::new())..)
+                .take_while(|(k, _)| k.0 == ns)
+                .map(|(_, s)| s.json.clone())
+                .collect(),
+            (None, _) => objects
+                .iter()
+                .filter(|(k, _)| named(k))
+                .map(|(_, s)| s.json.clone())
+                .collect(),
+        }
     }
 
     /// Applies one watch event; `relist` is the list in progress between `Init` and `InitDone`.

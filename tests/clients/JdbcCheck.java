@@ -1,6 +1,8 @@
 // pgjdbc (Debian's libpostgresql-jdbc-java) against kubepg: DatabaseMetaData as DBeaver and
-// Metabase call it, and prepared statements run past pgjdbc's prepareThreshold so they switch to
-// named server-side statements with binary results. Prints `key<TAB>value` lines for the Rust suite.
+// Metabase call it, prepared statements run past pgjdbc's prepareThreshold so they switch to
+// named server-side statements with binary results, and LISTEN with getNotifications. Prints
+// `key<TAB>value` lines for the Rust suite. Arguments: JDBC URL, user, password, then the
+// kubeconfig and context with which kubectl makes the change LISTEN is to hear.
 
 import java.sql.*;
 import java.util.*;
@@ -24,6 +26,15 @@ public class JdbcCheck {
             n++;
         }
         return n;
+    }
+
+    static void kubectl(String[] args, String... command) throws Exception {
+        List<String> argv = new ArrayList<>(List.of("kubectl", "--kubeconfig", args[3], "--context", args[4], "-n", "shop"));
+        argv.addAll(List.of(command));
+        Process p = new ProcessBuilder(argv).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        if (p.waitFor() != 0) {
+            throw new AssertionError("kubectl " + argv + " failed");
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -69,6 +80,17 @@ public class JdbcCheck {
             try (ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM namespaces")) {
                 rs.next();
                 emit("after_error", rs.getLong(1));
+            }
+
+            try (Statement s = c.createStatement()) {
+                s.execute("LISTEN \"serviceaccounts/shop\"");
+            }
+            kubectl(args, "create", "serviceaccount", "jdbc-listen");
+            org.postgresql.PGNotification[] heard = c.unwrap(org.postgresql.PGConnection.class).getNotifications(60000);
+            kubectl(args, "delete", "serviceaccount", "jdbc-listen");
+            if (heard != null && heard.length > 0) {
+                emit("notify_channel", heard[0].getName());
+                emit("notify_payload", heard[0].getParameter());
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Real client libraries against `kubepg serve` over a real API server: psycopg 3 (parameters,
-//! binary results, prepared statements, a server-side cursor, COPY, LISTEN) and pgjdbc (DatabaseMetaData
-//! as DBeaver and Metabase use it, prepared statements past the server-prepare threshold). The
-//! expected rows come from kubectl against the same API server.
+//! binary results, prepared statements, a server-side cursor, COPY, LISTEN) and pgjdbc
+//! (DatabaseMetaData as DBeaver and Metabase use it, prepared statements past the server-prepare
+//! threshold, LISTEN). The expected rows come from kubectl against the same API server.
 
 mod common;
 
@@ -157,6 +157,8 @@ fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
             server.port
         ))
         .args(["kubepg", ""])
+        .arg(env.kubeconfig())
+        .arg("c1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -201,4 +203,14 @@ fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
     }
     assert_eq!(got["error"], "42P01");
     assert_eq!(got["after_error"], namespaces(env).to_string());
+    assert_eq!(got.get("notify_channel"), Some(&"serviceaccounts/shop"));
+    let payload: Value = serde_json::from_str(got["notify_payload"]).unwrap();
+    assert_eq!(
+        (&payload["type"], &payload["namespace"], &payload["name"]),
+        (
+            &Value::from("ADDED"),
+            &Value::from("shop"),
+            &Value::from("jdbc-listen")
+        )
+    );
 }

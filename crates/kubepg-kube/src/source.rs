@@ -177,6 +177,13 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         stats: Arc<ListStats>,
     ) -> BoxStream<'static, Result<Page>>;
 
+    /// Names the state of the objects a list of `resource` would return now: two lists at the
+    /// same revision return the same objects, so what was computed from one can stand for the
+    /// other. `None` when the source cannot tell (a live cluster changes unseen).
+    fn revision(&self, _resource: &ResourceInfo) -> Option<u64> {
+        None
+    }
+
     /// Whether [`Source::watch`] follows changes; a source that cannot watch (a snapshot never
     /// changes) is its own cache.
     fn can_watch(&self) -> bool {

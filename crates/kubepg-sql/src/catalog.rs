@@ -165,6 +165,7 @@ impl SchemaProvider for KubeSchema {
                 def,
                 options: self.options.clone(),
                 watch: self.engine.pool().watch.clone(),
+                memo: self.engine.memo().clone(),
             }) as Arc<dyn TableProvider>
         }))
     }

@@ -19,6 +19,7 @@ use kubepg_kube::pool::ClusterPool;
 
 use crate::catalog::{KubeSchema, TableSet};
 use crate::error::{Error, Result};
+use crate::memo::ScanMemo;
 use crate::settings::{Consistency, KubepgSettings};
 use crate::system::{self, ClusterStatus};
 use crate::table::ScanOptions;
@@ -75,6 +76,7 @@ pub struct Engine {
 struct Inner {
     pool: Arc<ClusterPool>,
     config: EngineConfig,
+    memo: Arc<ScanMemo>,
 }
 
 /// One client's session: its DataFusion context and the warnings its queries collect.
@@ -86,9 +88,18 @@ pub struct KubeSession {
 
 impl Engine {
     pub fn new(pool: Arc<ClusterPool>, config: EngineConfig) -> Self {
+        // Batches built from the cache may take a quarter of what the cache itself may hold.
+        let memo = Arc::new(ScanMemo::new(
+            usize::try_from(pool.watch.config().memory_limit / 4).unwrap_or(usize::MAX),
+        ));
         Self {
-            inner: Arc::new(Inner { pool, config }),
+            inner: Arc::new(Inner { pool, config, memo }),
         }
+    }
+
+    /// The batches of cached scans, shared by every session.
+    pub fn memo(&self) -> &Arc<ScanMemo> {
+        &self.inner.memo
     }
 
     pub fn pool(&self) -> &Arc<ClusterPool> {

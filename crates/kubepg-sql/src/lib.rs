@@ -14,6 +14,7 @@ pub mod error;
 pub mod functions;
 pub mod guard;
 pub mod kinds;
+pub mod memo;
 pub mod pushdown;
 pub mod quantity;
 pub mod redact;

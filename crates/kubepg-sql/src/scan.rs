@@ -2,9 +2,10 @@
 //! page turned into a record batch as it arrives.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -22,6 +23,7 @@ use kubepg_kube::{ListRequest, ResourceInfo, Source};
 
 use crate::containers;
 use crate::convert::Converter;
+use crate::memo::ScanMemo;
 use crate::pushdown::Pushdown;
 use crate::redact;
 use crate::table::{Rows, ScanOptions, TableDef};
@@ -42,6 +44,7 @@ pub struct KubeScanExec {
     projection: Option<Vec<usize>>,
     limit: Option<usize>,
     options: ScanOptions,
+    memo: Arc<ScanMemo>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
@@ -55,6 +58,7 @@ impl KubeScanExec {
         projection: Option<Vec<usize>>,
         limit: Option<usize>,
         options: ScanOptions,
+        memo: Arc<ScanMemo>,
     ) -> Result<Self> {
         let schema = match &projection {
             Some(p) => Arc::new(def.schema.project(p)?),
@@ -73,6 +77,7 @@ impl KubeScanExec {
             projection,
             limit,
             options,
+            memo,
             schema,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
@@ -189,6 +194,28 @@ impl ExecutionPlan for KubeScanExec {
 
         let mut per_cluster = Vec::new();
         for target in &self.targets {
+            // A source that can name its objects' state (the watch cache) gets the batches a
+            // scan with the same request built at the same state.
+            let memo_key = target.source.revision(&target.resource).map(|revision| {
+                format!(
+                    "{}|{}|{:?}|{revision}|{:?}|{:?}|{:?}|{:?}|{:?}|{redact}|{rows:?}",
+                    target.source.cluster(),
+                    self.def.name,
+                    target.resource,
+                    self.pushdown.namespaces,
+                    self.pushdown.labels,
+                    self.pushdown.fields,
+                    self.projection,
+                    self.limit,
+                )
+            });
+            if let Some(batches) = memo_key.as_deref().and_then(|k| self.memo.get(k)) {
+                let batches: Vec<RecordBatch> = batches.iter().cloned().collect();
+                per_cluster.push(stream::iter(batches.into_iter().map(Ok)).boxed());
+                continue;
+            }
+            let built: Arc<Mutex<Option<Vec<RecordBatch>>>> =
+                Arc::new(Mutex::new(memo_key.as_ref().map(|_| Vec::new())));
             let converter = Converter::new(
                 &self.def.columns,
                 projected.clone(),
@@ -211,6 +238,8 @@ impl ExecutionPlan for KubeScanExec {
                 )
             });
             let failures = failures.clone();
+            let kept = built.clone();
+            let memo = self.memo.clone();
             let cluster_stream = stream::select_all(lists)
                 .map_ok(move |mut page| {
                     if redact {
@@ -224,14 +253,27 @@ impl ExecutionPlan for KubeScanExec {
                 .filter_map(move |page| {
                     let converter = converter.clone();
                     let failures = failures.clone();
+                    let built = built.clone();
                     async move {
+                        // Only a scan that saw every page without a failure is worth keeping.
+                        let mut built = built.lock().unwrap_or_else(PoisonError::into_inner);
                         match page {
                             Ok(page) if page.objects.is_empty() => None,
-                            Ok(page) => Some(converter.convert(&page.objects)),
+                            Ok(page) => {
+                                let batch = converter.convert(&page.objects);
+                                match (&batch, built.as_mut()) {
+                                    (Ok(b), Some(kept)) => kept.push(b.clone()),
+                                    (Err(_), _) => *built = None,
+                                    _ => {}
+                                }
+                                Some(batch)
+                            }
                             Err(e) if strict || clusters == 1 => {
+                                *built = None;
                                 Some(Err(DataFusionError::External(Box::new(e))))
                             }
                             Err(e) => {
+                                *built = None;
                                 if let Ok(mut f) = failures.lock() {
                                     f.push(e);
                                 }
@@ -239,7 +281,17 @@ impl ExecutionPlan for KubeScanExec {
                             }
                         }
                     }
-                });
+                })
+                .chain(
+                    stream::once(async move {
+                        let batches = kept.lock().unwrap_or_else(PoisonError::into_inner).take();
+                        if let (Some(key), Some(batches)) = (memo_key, batches) {
+                            memo.insert(key, batches);
+                        }
+                        None
+                    })
+                    .filter_map(|none: Option<Result<RecordBatch>>| async move { none }),
+                );
             per_cluster.push(cluster_stream.boxed());
         }
 

@@ -14,6 +14,7 @@ use kubepg_kube::{ResourceInfo, Source, WatchCache};
 
 use crate::columns::{ColumnSpec, schema_of, table_columns};
 use crate::containers;
+use crate::memo::ScanMemo;
 use crate::pushdown::classify;
 use crate::scan::{KubeScanExec, ScanTarget};
 use crate::settings::{Consistency, KubepgSettings};
@@ -93,6 +94,7 @@ pub struct KubeTable {
     pub options: ScanOptions,
     /// What `cached` scans read.
     pub watch: WatchCache,
+    pub memo: Arc<ScanMemo>,
 }
 
 #[async_trait]
@@ -154,6 +156,7 @@ impl TableProvider for KubeTable {
             projection.cloned(),
             limit,
             options,
+            self.memo.clone(),
         )?))
     }
 }

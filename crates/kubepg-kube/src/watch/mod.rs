@@ -224,6 +224,19 @@ impl WatchCache {
         Ok(Some(receiver))
     }
 
+    /// The revision of `resource`'s cached table in `source`'s cluster (see
+    /// [`Source::revision`]); `None` when it is not cached or not synced. Starts nothing.
+    pub fn revision(&self, source: &Arc<dyn Source>, resource: &ResourceInfo) -> Option<u64> {
+        let key = TableKey {
+            cluster: source.cluster().to_string(),
+            group: resource.group.clone(),
+            plural: resource.plural.clone(),
+        };
+        lock(&self.shared.tables)
+            .get(&key)
+            .and_then(|t| t.revision())
+    }
+
     /// Every cached table, in (cluster, group, plural) order.
     pub fn tables(&self) -> Vec<TableStatus> {
         let tables: Vec<Arc<CachedTable>> = lock(&self.shared.tables).values().cloned().collect();
@@ -442,6 +455,10 @@ impl Source for CachedSource {
 
     fn can_watch(&self) -> bool {
         self.inner.can_watch()
+    }
+
+    fn revision(&self, resource: &ResourceInfo) -> Option<u64> {
+        self.cache.revision(&self.inner, resource)
     }
 
     fn watch(

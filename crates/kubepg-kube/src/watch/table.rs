@@ -88,7 +88,13 @@ pub struct CachedTable {
     last_event: Mutex<Option<SystemTime>>,
     events: broadcast::Sender<Arc<Change>>,
     task: Mutex<Option<AbortHandle>>,
+    /// Names the objects' current state (see [`CachedTable::revision`]).
+    revision: AtomicU64,
 }
+
+/// Revisions are drawn from one counter for all tables, so that a table dropped and cached
+/// again never repeats a revision of its earlier life.
+static REVISIONS: AtomicU64 = AtomicU64::new(1);
 
 /// Events a slow subscriber may fall behind by before it misses some (it is told how many).
 const EVENT_BUFFER: usize = 1024;
@@ -110,6 +116,7 @@ impl CachedTable {
             last_event: Mutex::new(None),
             events: broadcast::Sender::new(EVENT_BUFFER),
             task: Mutex::new(None),
+            revision: AtomicU64::new(0),
         }
     }
 
@@ -176,6 +183,20 @@ impl CachedTable {
             Phase::Syncing | Phase::Watching => None,
         };
         (phase.name(), detail)
+    }
+
+    /// Equal revisions mean equal objects: whatever was computed from the objects at one
+    /// revision holds as long as the revision stays. `None` before the first list is in.
+    pub(crate) fn revision(&self) -> Option<u64> {
+        self.is_synced()
+            .then(|| self.revision.load(Ordering::Acquire))
+    }
+
+    /// Called with the objects' write lock held, after they changed, so that a reader that
+    /// sees the new revision also sees the new objects.
+    fn bump(&self) {
+        self.revision
+            .store(REVISIONS.fetch_add(1, Ordering::Relaxed), Ordering::Release);
     }
 
     pub(crate) fn is_subscribed(&self) -> bool {
@@ -268,6 +289,9 @@ impl CachedTable {
                     self.count.fetch_add(1, Ordering::Relaxed);
                 }
                 self.bytes.fetch_add(added, Ordering::Relaxed);
+                if kind.is_some() {
+                    self.bump();
+                }
                 drop(objects);
                 if let Some(c) = kind {
                     self.publish(c, shared);
@@ -279,6 +303,7 @@ impl CachedTable {
                 if let Some(old) = objects.remove(&key) {
                     self.bytes.fetch_sub(old.cost(&key), Ordering::Relaxed);
                     self.count.fetch_sub(1, Ordering::Relaxed);
+                    self.bump();
                 }
                 drop(objects);
                 let change = self.change(ChangeKind::Deleted, &key, &stored, None);
@@ -310,6 +335,7 @@ impl CachedTable {
                 }
             }
         }
+        self.bump();
         drop(objects);
         for change in missed {
             self.publish(change, shared);

@@ -28,7 +28,7 @@ use std::time::Duration;
 use datafusion_postgres::pgwire::api::ConnectionManager;
 use datafusion_postgres::pgwire::tokio::process_socket;
 use datafusion_postgres::pgwire::tokio::tokio_rustls::{TlsAcceptor, rustls};
-use kubepg_sql::Engine;
+use kubepg_sql::{Engine, IdentityMap};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub tls_required: bool,
     /// What `/metrics` reports; shared with the cluster pool so that it can count API responses.
     pub metrics: Arc<health::Metrics>,
+    /// The Kubernetes identity each SQL user's session acts as (empty: kubepg's own for all).
+    pub identities: Arc<IdentityMap>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             tls: None,
             tls_required: false,
             metrics: Arc::default(),
+            identities: Arc::default(),
         }
     }
 }

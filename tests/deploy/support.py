@@ -31,7 +31,10 @@ NON_DEFAULT: dict[str, Any] = {
     "users": {"existingSecret": "kubepg-sql-users"},
     "identity": {
         "enabled": True,
-        "mappings": {"alice": {"user": "alice@example.com", "groups": ["team-a"]}},
+        "mappings": {
+            "alice": {"user": "alice@example.com", "groups": ["team-a"], "namespaces": ["team-a"]},
+            "grafana": "self",
+        },
     },
     "rbac": {"secrets": True},
     "config": {"strict": True, "max-connections": 7, "listen": "0.0.0.0:1"},

@@ -214,9 +214,8 @@ class NonDefaultRenderTest(unittest.TestCase):
         self.assertIs(config["strict"], True)
         self.assertEqual(config["max-connections"], 7)
         self.assertIs(config["tls-required"], True)
-        self.assertEqual(
-            config["identities"], {"alice": {"user": "alice@example.com", "groups": ["team-a"]}}
-        )
+        # The map kubepg reads as its `identities` key, exactly as given.
+        self.assertEqual(config["identities"], NON_DEFAULT["identity"]["mappings"])
         files = mounted_files(self.objects)
         self.assertEqual(files[config["users-file"]], ("secret", "kubepg-sql-users", "users.yaml"))
         self.assertEqual(files[config["tls-cert"]], ("secret", "kubepg-tls", "tls.crt"))

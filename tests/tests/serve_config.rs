@@ -1,6 +1,6 @@
 //! `kubepg serve` configured from a YAML file: users from a YAML map, TLS that psql verifies or
-//! that the server insists on, the order flags > environment > file, and a file naming an
-//! unknown setting refused at start.
+//! that the server insists on, the order flags > environment > file, a file naming an unknown
+//! setting refused at start, and an identities file (a bad one refused at start).
 
 mod common;
 
@@ -170,6 +170,72 @@ fn a_config_file_with_an_unknown_key_stops_the_server_before_it_listens() {
         .expect_err("kubepg serve must not start");
     assert!(
         printed.contains("unknown key \"listne\" for `kubepg serve`"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn an_identities_file_maps_sql_users_and_a_bad_one_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("identities.yaml");
+    std::fs::write(
+        &file,
+        "alice: {user: alice@example.com, groups: [team-a], namespaces: [shop]}\nbob: self\n",
+    )
+    .unwrap();
+    let server = common::server(&[
+        "--demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+        "--identities-file",
+        file.to_str().unwrap(),
+    ]);
+    let ask = |user: &str| {
+        text(&psql(
+            &format!(
+                "host=127.0.0.1 port={} user={user} dbname=kubepg",
+                server.port
+            ),
+            "",
+            &[
+                "SHOW kubepg.namespaces",
+                "EXPLAIN SELECT name FROM pods",
+                "SELECT count(*) FROM kubepg.changes",
+            ],
+        ))
+    };
+    // The demo is a snapshot, which has no RBAC: what changes is the session, not the rows.
+    let (out, err) = ask("alice");
+    assert!(out.starts_with("shop\n"), "{out}{err}");
+    assert!(
+        out.contains("namespaces=[shop], as_user=alice@example.com, as_groups=[team-a]"),
+        "{out}{err}"
+    );
+    assert!(
+        err.contains("permission denied: kubepg.changes reads the shared watch cache"),
+        "{err}"
+    );
+    let (out, err) = ask("bob");
+    assert!(out.starts_with("\n"), "{out}{err}");
+    assert!(!out.contains("as_user"), "{out}{err}");
+    assert!(out.ends_with("\n0\n"), "{out}{err}");
+
+    std::fs::write(&file, "alice: {user: alice, grups: [team-a]}\n").unwrap();
+    let printed = common::serve(
+        &[
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--identities-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .expect_err("kubepg serve must not start");
+    assert!(
+        printed.contains("alice: unknown key \"grups\" (expected user, groups, namespaces)"),
         "{printed}"
     );
 }

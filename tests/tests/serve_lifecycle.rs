@@ -165,6 +165,7 @@ fn every_statement_is_logged_with_who_where_what_and_its_outcome() {
         (&statements[1], "SELECT nope FROM pods", 0, "42703"),
     ] {
         assert_eq!(s["user"], "kubepg", "{s}");
+        assert_eq!(s["identity"], "kubepg", "{s}");
         assert_eq!(s["database"], "kubepg", "{s}");
         assert!(s["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{s}");
         assert_eq!(s["clusters"], "demo", "{s}");

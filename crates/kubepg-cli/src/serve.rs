@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use kubepg_server::{AuthMode, Server, ServerConfig, Users};
-use kubepg_sql::{Engine, EngineConfig};
+use kubepg_sql::{Engine, EngineConfig, IdentityMap};
 
 use crate::sources::{EngineArgs, SourceArgs};
 
@@ -35,6 +35,15 @@ pub struct ServeArgs {
     /// `user:password` lines are read too.
     #[arg(long, env = "KUBEPG_USERS_FILE")]
     pub users_file: Option<PathBuf>,
+    /// The Kubernetes identity of each SQL user, as YAML (the config file's `identities` map):
+    /// `alice: {user: alice@example.com, groups: [team-a], namespaces: [team-a]}` impersonates
+    /// that user and groups; `self` or null shares kubepg's own identity, as does every user the
+    /// map leaves out unless a `"*"` entry says otherwise.
+    #[arg(long, env = "KUBEPG_IDENTITIES")]
+    pub identities: Option<String>,
+    /// A YAML file holding the same map as --identities; its entries win over that flag's.
+    #[arg(long, env = "KUBEPG_IDENTITIES_FILE")]
+    pub identities_file: Option<PathBuf>,
     /// How users prove their password.
     #[arg(long, env = "KUBEPG_AUTH", value_enum, default_value = "scram")]
     pub auth: AuthMethod,
@@ -90,8 +99,36 @@ fn users(args: &ServeArgs) -> anyhow::Result<Users> {
     Ok(users)
 }
 
+/// The SQL user → Kubernetes identity map of `--identities` and `--identities-file`.
+fn identities(args: &ServeArgs) -> anyhow::Result<IdentityMap> {
+    let parse = |text: &str, origin: &str| -> anyhow::Result<IdentityMap> {
+        let value: serde_json::Value = if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_saphyr::from_str(text).with_context(|| format!("{origin}: not YAML"))?
+        };
+        IdentityMap::from_value(&value).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+    };
+    let mut map = match &args.identities {
+        Some(text) => parse(text, "--identities")?,
+        None => IdentityMap::default(),
+    };
+    if let Some(path) = &args.identities_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        map.extend(parse(&text, &path.display().to_string())?);
+    }
+    Ok(map)
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let users = Arc::new(users(&args)?);
+    let identities = Arc::new(identities(&args)?);
+    if identities.impersonates() && users.is_empty() {
+        tracing::warn!(
+            "identities are mapped but no users are configured: with trust authentication any local client may connect as a mapped SQL user"
+        );
+    }
     let auth = match (users.is_empty(), args.auth) {
         (true, _) => AuthMode::Trust,
         (false, AuthMethod::Scram) => AuthMode::ScramSha256(users),
@@ -130,6 +167,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             },
             tls_required: args.tls_required,
             metrics,
+            identities,
             health_listen: match args.health_listen.as_str() {
                 "off" | "" => None,
                 addr => Some(

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::identity::Identity;
 use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchEvent, WatchOptions};
 use crate::watch::RawObject;
 use crate::{Error, Result};
@@ -71,13 +72,19 @@ impl Default for LiveConfig {
     }
 }
 
-/// One API server reached through a kube-rs client.
+/// One API server reached through a kube-rs client, as kubepg's own identity or, made by
+/// [`Source::impersonating`], as another.
 #[derive(Clone)]
 pub struct LiveSource {
     cluster: String,
     client: kube::Client,
+    /// What the client was made from; an impersonating source is made from it again.
+    kube_config: Arc<kube::Config>,
+    /// `None`: the credentials' own identity.
+    identity: Option<Identity>,
     cache_key: String,
     config: LiveConfig,
+    /// Shared by every identity of this cluster: the requests in flight to it.
     cluster_permits: Arc<Semaphore>,
     /// Shared by every cluster of a pool: the total number of requests in flight.
     global_permits: Arc<Semaphore>,
@@ -88,28 +95,33 @@ impl std::fmt::Debug for LiveSource {
         f.debug_struct("LiveSource")
             .field("cluster", &self.cluster)
             .field("cache_key", &self.cache_key)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
 
 impl LiveSource {
-    /// `server` identifies the cluster in the on-disk discovery cache.
+    /// A source for `cluster` with a kube-rs client made from `kube_config` (its cluster URL
+    /// identifies the cluster in the on-disk discovery cache).
     pub fn new(
         cluster: impl Into<String>,
-        server: &str,
-        client: kube::Client,
+        kube_config: kube::Config,
         config: LiveConfig,
         global_permits: Arc<Semaphore>,
-    ) -> Self {
+    ) -> Result<Self> {
         let cluster = cluster.into();
-        Self {
-            cache_key: format!("{cluster}@{server}"),
+        let client = kube::Client::try_from(kube_config.clone())
+            .map_err(|e| Error::Kubeconfig(format!("context {cluster}: {e}")))?;
+        Ok(Self {
+            cache_key: format!("{cluster}@{}", kube_config.cluster_url),
             cluster_permits: Arc::new(Semaphore::new(config.per_cluster_requests.max(1))),
             cluster,
             client,
+            kube_config: Arc::new(kube_config),
+            identity: None,
             config,
             global_permits,
-        }
+        })
     }
 
     /// GET `path`, with permits, timeout and retries; the body on 2xx.
@@ -382,6 +394,28 @@ impl Source for LiveSource {
 
     fn cache_key(&self) -> Option<&str> {
         Some(&self.cache_key)
+    }
+
+    /// The same cluster, permits and settings, with a client of its own whose every request
+    /// impersonates `identity` (replacing any impersonation the kubeconfig itself asks for).
+    fn impersonating(&self, identity: &Identity) -> Result<Option<Arc<dyn Source>>> {
+        let mut kube_config = (*self.kube_config).clone();
+        kube_config.auth_info.impersonate = Some(identity.user.clone());
+        kube_config.auth_info.impersonate_groups =
+            (!identity.groups.is_empty()).then(|| identity.groups.clone());
+        kube_config.auth_info.impersonate_uid = None;
+        kube_config.auth_info.impersonate_user_extra = None;
+        let client = kube::Client::try_from(kube_config).map_err(|e| {
+            Error::Kubeconfig(format!(
+                "context {}: impersonating {identity}: {e}",
+                self.cluster
+            ))
+        })?;
+        Ok(Some(Arc::new(LiveSource {
+            client,
+            identity: Some(identity.clone()),
+            ..self.clone()
+        })))
     }
 
     async fn discover(&self) -> Result<Vec<ResourceInfo>> {

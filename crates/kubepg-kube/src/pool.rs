@@ -1,16 +1,19 @@
 //! The configured clusters, one [`Source`] each, shared by every session with the discovery
-//! cache and the watch cache; and which of them a name, a comma list or a glob picks.
+//! cache and the watch cache; and which of them a name, a comma list or a glob picks. Sessions
+//! of impersonated SQL users get each cluster as their [`Identity`] from
+//! [`ClusterPool::source_as`], made once per (cluster, identity) and kept.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use dashmap::DashMap;
 use tokio::sync::Semaphore;
 
 use crate::discovery::{DiscoveryCache, DiscoveryConfig};
 use crate::live::{LiveConfig, LiveSource};
 use crate::snapshot::SnapshotSource;
 use crate::watch::{WatchCache, WatchConfig};
-use crate::{Error, Result, Source};
+use crate::{Error, Identity, Result, Source};
 
 /// Where clusters come from.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +47,10 @@ pub struct ClusterPool {
     pub discovery: DiscoveryCache,
     /// The watch cache every session's `cached` queries read.
     pub watch: WatchCache,
+    /// Each cluster as each identity sessions asked for (the identities come from the operator's
+    /// mapping, so this stays as small as that mapping): a reconnecting user reuses the client
+    /// and its HTTP connections.
+    impersonated: DashMap<(String, Identity), Arc<dyn Source>>,
 }
 
 impl ClusterPool {
@@ -106,7 +113,26 @@ impl ClusterPool {
             default_scope,
             discovery: DiscoveryCache::new(config.discovery),
             watch: WatchCache::new(config.watch),
+            impersonated: DashMap::new(),
         })
+    }
+
+    /// `source` (one of this pool's) acting as `identity`: an impersonating source, made on
+    /// first use and kept, or `source` itself when it has no RBAC to defer to (snapshots).
+    pub fn source_as(
+        &self,
+        source: &Arc<dyn Source>,
+        identity: &Identity,
+    ) -> Result<Arc<dyn Source>> {
+        let key = (source.cluster().to_string(), identity.clone());
+        if let Some(found) = self.impersonated.get(&key) {
+            return Ok(found.clone());
+        }
+        let made = source
+            .impersonating(identity)?
+            .unwrap_or_else(|| source.clone());
+        // Two sessions may race here; the first one in is kept, so both share one client.
+        Ok(self.impersonated.entry(key).or_insert(made).clone())
     }
 
     pub fn sources(&self) -> &[Arc<dyn Source>] {
@@ -242,16 +268,12 @@ async fn live_sources(
         // kubepg's LIST loop retries with its own limits and counts what it does; kube-rs's
         // retry layer underneath would retry again, unseen and unbounded by those limits.
         cfg.default_retry = false;
-        let server = cfg.cluster_url.to_string();
-        let client = kube::Client::try_from(cfg)
-            .map_err(|e| Error::Kubeconfig(format!("context {name}: {e}")))?;
         sources.push(Arc::new(LiveSource::new(
             name,
-            &server,
-            client,
+            cfg,
             config.live.clone(),
             global.clone(),
-        )));
+        )?));
     }
     Ok((sources, scope))
 }
@@ -260,18 +282,61 @@ fn in_cluster_source(config: &PoolConfig, global: &Arc<Semaphore>) -> Result<Arc
     let mut cfg =
         kube::Config::incluster().map_err(|e| Error::Kubeconfig(format!("in-cluster: {e}")))?;
     cfg.default_retry = false;
-    let server = cfg.cluster_url.to_string();
-    let client =
-        kube::Client::try_from(cfg).map_err(|e| Error::Kubeconfig(format!("in-cluster: {e}")))?;
     let name = config
         .in_cluster_name
         .clone()
         .unwrap_or_else(|| "in-cluster".to_string());
     Ok(Arc::new(LiveSource::new(
         name,
-        &server,
-        client,
+        cfg,
         config.live.clone(),
         global.clone(),
-    )))
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kubeconfig whose one context points at a closed port: making clients connects nowhere.
+    fn kubeconfig(dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: c1\nclusters:\n- name: c1\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: c1\n  user: {token: x}\ncontexts:\n- name: c1\n  context: {cluster: c1, user: c1}\n",
+        )
+        .unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn a_cluster_as_an_identity_is_made_once_and_a_snapshot_is_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = ClusterPool::build(PoolConfig {
+            kubeconfigs: vec![kubeconfig(dir.path())],
+            demo: true,
+            total_requests: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let alice = Identity::new("alice", vec!["team-a".into()]);
+        let bob = Identity::new("bob", vec![]);
+        let live = pool.get("c1").unwrap().clone();
+        let as_alice = pool.source_as(&live, &alice).unwrap();
+        assert!(!Arc::ptr_eq(&as_alice, &live));
+        assert_eq!(as_alice.cluster(), "c1");
+        assert!(format!("{as_alice:?}").contains("alice"), "{as_alice:?}");
+        assert!(Arc::ptr_eq(
+            &as_alice,
+            &pool.source_as(&live, &alice).unwrap()
+        ));
+        assert!(!Arc::ptr_eq(
+            &as_alice,
+            &pool.source_as(&live, &bob).unwrap()
+        ));
+
+        let demo = pool.get("demo").unwrap().clone();
+        assert!(Arc::ptr_eq(&demo, &pool.source_as(&demo, &alice).unwrap()));
+    }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Result;
+use crate::identity::Identity;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::watch::RawObject;
 
@@ -164,6 +165,14 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     /// only (sources that are cheap to discover).
     fn cache_key(&self) -> Option<&str> {
         None
+    }
+
+    /// This cluster reached as `identity` (Kubernetes impersonation): a source whose requests
+    /// carry `Impersonate-User` and `Impersonate-Group`, so the identity's RBAC decides what
+    /// they return. `None` when the source has no RBAC to defer to (a snapshot): its objects are
+    /// what the operator gave kubepg, and the source itself answers for every identity.
+    fn impersonating(&self, _identity: &Identity) -> Result<Option<Arc<dyn Source>>> {
+        Ok(None)
     }
 
     /// Every listable resource type, preferred versions only.

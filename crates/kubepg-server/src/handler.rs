@@ -337,9 +337,19 @@ impl Queries {
                 let mut siblings: Vec<String> = self.engine.pool().names();
                 siblings.push("all".into());
                 siblings.push(self.config.default_database.clone());
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
                 let session = self
                     .engine
-                    .session_in(scope_of(&self.config, &database), &catalog, &siblings)
+                    .session_as(
+                        scope_of(&self.config, &database),
+                        &catalog,
+                        &siblings,
+                        self.config.identities.get(&user),
+                    )
                     .await
                     .map_err(to_pgwire)?;
                 setup_pg_catalog(&session.ctx, &catalog, EmptyContextProvider)
@@ -348,17 +358,10 @@ impl Queries {
                     .map_err(from_datafusion)?;
                 crate::information_schema::install(&session.ctx, &catalog)
                     .map_err(from_datafusion)?;
-                crate::compat::register(
-                    &session.ctx,
-                    client
-                        .metadata()
-                        .get(METADATA_USER)
-                        .map(String::as_str)
-                        .unwrap_or_default(),
-                );
+                crate::compat::register(&session.ctx, &user);
                 self.settings.apply_startup(client.metadata());
                 self.settings.register(&session.ctx);
-                tracing::debug!(peer = %self.peer, database, "session started");
+                tracing::debug!(peer = %self.peer, database, user, identity = %session.identity.name(), "session started");
                 Ok(Arc::new(session))
             })
             .await
@@ -485,6 +488,7 @@ impl Queries {
         let logged = statement_log::Logged {
             peer: self.peer,
             clusters: &session.scope,
+            identity: &session.identity.name(),
             text,
         };
         statement_log::record(&self.metrics, client, &logged, started, rows, error);

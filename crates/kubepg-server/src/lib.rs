@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use datafusion_postgres::pgwire::api::ConnectionManager;
 use datafusion_postgres::pgwire::tokio::tokio_rustls::{TlsAcceptor, rustls};
-use kubepg_sql::Engine;
+use kubepg_sql::{Engine, IdentityMap};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub tls_required: bool,
     /// What `/metrics` reports; shared with the cluster pool so that it can count API responses.
     pub metrics: Arc<health::Metrics>,
+    /// The Kubernetes identity each SQL user's session acts as (empty: kubepg's own for all).
+    pub identities: Arc<IdentityMap>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +76,7 @@ impl Default for ServerConfig {
             tls: None,
             tls_required: false,
             metrics: Arc::default(),
+            identities: Arc::default(),
         }
     }
 }

@@ -7,7 +7,9 @@
 //! `SHOW` for a handful of names, has no RESET or current_setting, and reports DataFusion's
 //! version. The formatting settings pgwire reads (DateStyle, IntervalStyle, bytea_output,
 //! extra_float_digits) are mirrored into the connection's metadata; `kubepg.*` and
-//! `datafusion.*` names are the DataFusion session's own options.
+//! `datafusion.*` names are the DataFusion session's own options, and `RESET` returns a
+//! `kubepg.*` setting to its value at the start of the session (the SQL user's identity mapping
+//! gives `kubepg.namespaces` its own).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -71,6 +73,9 @@ const FORMATTING: &[(&str, &str)] = &[
 pub struct Settings {
     defaults: BTreeMap<String, String>,
     values: RwLock<BTreeMap<String, String>>,
+    /// `kubepg.*` settings as the session started (the engine's defaults and the SQL user's
+    /// identity mapping), which RESET returns to.
+    session_defaults: RwLock<BTreeMap<String, String>>,
 }
 
 impl Settings {
@@ -110,6 +115,7 @@ impl Settings {
         Self {
             defaults,
             values: RwLock::new(BTreeMap::new()),
+            session_defaults: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -163,6 +169,17 @@ impl Settings {
 
     /// Registers `current_setting(name [, missing_ok])` over these settings.
     pub fn register(self: &Arc<Self>, ctx: &SessionContext) {
+        *self
+            .session_defaults
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = ctx
+            .state()
+            .config_options()
+            .entries()
+            .into_iter()
+            .filter(|e| e.key.starts_with("kubepg."))
+            .filter_map(|e| Some((e.key, e.value?)))
+            .collect();
         ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
             settings: self.clone(),
             signature: Signature::one_of(
@@ -223,15 +240,15 @@ impl Settings {
             Statement::Set(set) => self.set(client, ctx, set).await,
             Statement::ShowVariable { variable } => self.show(ctx, variable),
             Statement::Reset(reset) => match &reset.reset {
-                Reset::ALL => self.reset_all(client).await.map(|()| tag("RESET")),
+                Reset::ALL => self.reset_all(client, ctx).await.map(|()| tag("RESET")),
                 Reset::ConfigurationParameter(name) => self
-                    .reset(client, &name.to_string())
+                    .reset(client, ctx, &name.to_string())
                     .await
                     .map(|()| tag("RESET")),
             },
             Statement::Discard { object_type } => {
                 if matches!(object_type, DiscardObject::ALL) {
-                    if let Err(e) = self.reset_all(client).await {
+                    if let Err(e) = self.reset_all(client, ctx).await {
                         return Some(Err(e));
                     }
                     HookClient::portal_store(client).clear_portals();
@@ -268,7 +285,7 @@ impl Settings {
             } => {
                 let name = variable.to_string();
                 if is_default(values) {
-                    self.reset(client, &name).await?;
+                    self.reset(client, ctx, &name).await?;
                 } else {
                     let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
                     self.assign(client, ctx, &name, value).await?;
@@ -346,7 +363,23 @@ impl Settings {
         self.publish(client, &name).await
     }
 
-    async fn reset<C: HookClient + ?Sized>(&self, client: &mut C, name: &str) -> PgWireResult<()> {
+    async fn reset<C: HookClient + ?Sized>(
+        &self,
+        client: &mut C,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> PgWireResult<()> {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("kubepg.") {
+            let default = self
+                .session_defaults
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&lower)
+                .cloned()
+                .ok_or_else(|| unrecognized(&lower))?;
+            return self.assign(client, ctx, &lower, default).await;
+        }
         let name = self.canonical(name);
         self.values
             .write()
@@ -355,7 +388,21 @@ impl Settings {
         self.publish(client, &name).await
     }
 
-    async fn reset_all<C: HookClient + ?Sized>(&self, client: &mut C) -> PgWireResult<()> {
+    async fn reset_all<C: HookClient + ?Sized>(
+        &self,
+        client: &mut C,
+        ctx: &SessionContext,
+    ) -> PgWireResult<()> {
+        let kubepg: Vec<(String, String)> = self
+            .session_defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .into_iter()
+            .collect();
+        for (name, default) in kubepg {
+            self.assign(client, ctx, &name, default).await?;
+        }
         let changed: Vec<String> =
             std::mem::take(&mut *self.values.write().unwrap_or_else(|p| p.into_inner()))
                 .into_keys()

@@ -1,5 +1,6 @@
-//! The record of every statement, executed or refused: one structured log line (SQL user,
-//! client address, database, clusters, the statement, duration, rows, outcome) and the
+//! The record of every statement, executed or refused: one structured log line (SQL user, the
+//! Kubernetes identity its session acts as, client address, database, clusters, the statement,
+//! duration, rows, outcome) and the
 //! statement metrics. String literals are masked in the logged statement, so that a token or
 //! password a client filters on does not reach the logs.
 
@@ -37,6 +38,8 @@ pub fn masked(statement: &Statement) -> String {
 pub struct Logged<'a> {
     pub peer: SocketAddr,
     pub clusters: &'a [String],
+    /// The Kubernetes identity the session acts as: `kubepg`, or `user=… groups=…`.
+    pub identity: &'a str,
     pub text: &'a str,
 }
 
@@ -58,6 +61,7 @@ pub fn record<C: ClientInfo + ?Sized>(
     tracing::info!(
         target: "kubepg::query",
         user = metadata.get(METADATA_USER).map(String::as_str).unwrap_or_default(),
+        identity = statement.identity,
         database = metadata.get(METADATA_DATABASE).map(String::as_str).unwrap_or_default(),
         peer = %statement.peer,
         clusters = %statement.clusters.join(","),

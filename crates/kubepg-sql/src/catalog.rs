@@ -164,7 +164,7 @@ impl SchemaProvider for KubeSchema {
             Arc::new(KubeTable {
                 def,
                 options: self.options.clone(),
-                watch: self.engine.pool().watch.clone(),
+                pool: self.engine.pool().clone(),
                 memo: self.engine.memo().clone(),
             }) as Arc<dyn TableProvider>
         }))

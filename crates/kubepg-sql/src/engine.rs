@@ -19,6 +19,7 @@ use kubepg_kube::pool::ClusterPool;
 
 use crate::catalog::{KubeSchema, TableSet};
 use crate::error::{Error, Result};
+use crate::identity::SessionIdentity;
 use crate::memo::ScanMemo;
 use crate::settings::{Consistency, KubepgSettings};
 use crate::system::{self, ClusterStatus};
@@ -84,6 +85,8 @@ pub struct KubeSession {
     pub ctx: SessionContext,
     pub warnings: QueryWarnings,
     pub scope: Vec<String>,
+    /// Who the session's Kubernetes requests are made as.
+    pub identity: Arc<SessionIdentity>,
 }
 
 impl Engine {
@@ -179,6 +182,27 @@ impl Engine {
         catalog: &str,
         siblings: &[String],
     ) -> Result<KubeSession> {
+        self.session_as(scope, catalog, siblings, SessionIdentity::default())
+            .await
+    }
+
+    /// [`Engine::session_in`] acting as `identity`: every scan lists as that identity (table
+    /// names still come from the shared discovery, made as kubepg), the session's
+    /// `kubepg.namespaces` starts at the identity's namespaces, and a session that may not read
+    /// the shared watch cache starts `live` whatever the engine's default consistency.
+    pub async fn session_as(
+        &self,
+        scope: Option<&str>,
+        catalog: &str,
+        siblings: &[String],
+        identity: SessionIdentity,
+    ) -> Result<KubeSession> {
+        let identity = Arc::new(identity);
+        let consistency = if identity.may_read_shared_cache() {
+            self.inner.config.consistency
+        } else {
+            Consistency::Live
+        };
         let pool = &self.inner.pool;
         let scope = match scope {
             None => pool.default_scope().to_vec(),
@@ -206,7 +230,9 @@ impl Engine {
             .with_information_schema(true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
             .set_bool("datafusion.sql_parser.enable_ident_normalization", true)
-            .with_option_extension(KubepgSettings::new(self.inner.config.consistency))
+            .with_option_extension(
+                KubepgSettings::new(consistency).with_namespaces(identity.namespaces.clone()),
+            )
             .with_extension(Arc::new(warnings.clone()));
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.inner.config.memory_limit {
@@ -227,7 +253,8 @@ impl Engine {
             strict: self.inner.config.strict,
             show_secrets: self.inner.config.show_secrets,
             page_size: self.inner.config.page_size,
-            consistency: self.inner.config.consistency,
+            consistency,
+            identity: identity.clone(),
         };
         catalog.register_schema(
             "kubepg",
@@ -236,6 +263,7 @@ impl Engine {
                 &tables,
                 &pool.watch,
                 self.inner.config.show_secrets,
+                &identity,
             )?,
         )?;
         catalog.register_schema(
@@ -257,6 +285,7 @@ impl Engine {
             ctx,
             warnings,
             scope,
+            identity,
         })
     }
 }
@@ -326,5 +355,12 @@ impl KubeSession {
 
     pub fn take_warnings(&self) -> Vec<String> {
         self.warnings.take()
+    }
+
+    /// Whether this session may read kubepg's shared watch cache (cached scans,
+    /// `kubepg.changes`, notifications fed by the cache): see
+    /// [`SessionIdentity::may_read_shared_cache`].
+    pub fn may_read_shared_cache(&self) -> bool {
+        self.identity.may_read_shared_cache()
     }
 }

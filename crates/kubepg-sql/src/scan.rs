@@ -127,6 +127,12 @@ impl DisplayAs for KubeScanExec {
         if self.options.consistency == crate::settings::Consistency::Cached {
             write!(f, ", consistency=cached")?;
         }
+        if let Some(identity) = &self.options.identity.impersonate {
+            write!(f, ", as_user={}", identity.user)?;
+            if !identity.groups.is_empty() {
+                write!(f, ", as_groups=[{}]", identity.groups.join(", "))?;
+            }
+        }
         Ok(())
     }
 }

@@ -57,9 +57,32 @@ impl fmt::Display for Consistency {
 pub struct KubepgSettings {
     /// `live`: every query lists from the API server; `cached`: queries read the watch cache.
     pub consistency: Consistency,
+    /// The namespaces scans of namespaced tables are limited to (empty: all): a query that
+    /// names none lists each of these instead of the whole cluster, and one that names others
+    /// gets no rows from them. `SET kubepg.namespaces = 'a,b'`; `''` for all.
+    pub namespaces: Vec<String>,
 }
 
 const CONSISTENCY: &str = "consistency";
+const NAMESPACES: &str = "namespaces";
+
+/// `a, b,c` → `[a, b, c]`; empty parts dropped; each must be a namespace name.
+fn parse_namespaces(value: &str) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !crate::identity::valid_namespace(part) {
+            return Err(Error::InvalidSetting {
+                name: "kubepg.namespaces".into(),
+                value: value.to_string(),
+                expected: "a comma-separated list of namespace names, or '' for all",
+            });
+        }
+        if !out.iter().any(|n| n == part) {
+            out.push(part.to_string());
+        }
+    }
+    Ok(out)
+}
 
 impl ConfigExtension for KubepgSettings {
     const PREFIX: &'static str = "kubepg";
@@ -87,6 +110,11 @@ impl ExtensionOptions for KubepgSettings {
                     .map_err(|e: Error| DataFusionError::External(Box::new(e)))?;
                 Ok(())
             }
+            NAMESPACES => {
+                self.namespaces = parse_namespaces(value)
+                    .map_err(|e: Error| DataFusionError::External(Box::new(e)))?;
+                Ok(())
+            }
             // DataFusion's wording for an unknown key, which sqlstate() maps to 42704.
             _ => Err(DataFusionError::Configuration(format!(
                 "Config value \"{key}\" not found on {}",
@@ -96,18 +124,34 @@ impl ExtensionOptions for KubepgSettings {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![ConfigEntry {
-            key: format!("{}.{CONSISTENCY}", Self::PREFIX),
-            value: Some(self.consistency.to_string()),
-            description: "live: every query lists from the API server; cached: queries read the watch cache",
-        }]
+        vec![
+            ConfigEntry {
+                key: format!("{}.{CONSISTENCY}", Self::PREFIX),
+                value: Some(self.consistency.to_string()),
+                description: "live: every query lists from the API server; cached: queries read the watch cache",
+            },
+            ConfigEntry {
+                key: format!("{}.{NAMESPACES}", Self::PREFIX),
+                value: Some(self.namespaces.join(",")),
+                description: "namespaces scans of namespaced tables are limited to, comma-separated; empty: all",
+            },
+        ]
     }
 }
 
 impl KubepgSettings {
     /// The settings a session starts with.
     pub fn new(consistency: Consistency) -> Self {
-        Self { consistency }
+        Self {
+            consistency,
+            namespaces: Vec::new(),
+        }
+    }
+
+    /// The same settings, limited to `namespaces` (empty: all).
+    pub fn with_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.namespaces = namespaces;
+        self
     }
 
     /// The settings of a session's config, or the defaults when it has none.
@@ -142,6 +186,27 @@ mod tests {
             .find(|e| e.key == "kubepg.consistency")
             .unwrap();
         assert_eq!(entry.value.as_deref(), Some("cached"));
+    }
+
+    #[test]
+    fn namespaces_are_a_comma_list_shown_as_one_and_emptied_by_an_empty_string() {
+        let mut o = options();
+        o.set("kubepg.namespaces", " team-a,team-b ,, team-a")
+            .unwrap();
+        assert_eq!(KubepgSettings::of(&o).namespaces, ["team-a", "team-b"]);
+        let shown = |o: &ConfigOptions| {
+            o.entries()
+                .into_iter()
+                .find(|e| e.key == "kubepg.namespaces")
+                .and_then(|e| e.value)
+        };
+        assert_eq!(shown(&o).as_deref(), Some("team-a,team-b"));
+        let bad = o.set("kubepg.namespaces", "team-a,Team_B").unwrap_err();
+        assert_eq!(crate::sqlstate(&bad), "22023", "{bad}");
+        assert_eq!(KubepgSettings::of(&o).namespaces, ["team-a", "team-b"]);
+        o.set("kubepg.namespaces", "").unwrap();
+        assert!(KubepgSettings::of(&o).namespaces.is_empty());
+        assert_eq!(shown(&o).as_deref(), Some(""));
     }
 
     #[test]

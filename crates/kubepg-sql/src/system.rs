@@ -1,6 +1,7 @@
 //! kubepg's own tables, in schema `kubepg`: the clusters of the pool and the resources each
 //! serves (as of the session's discovery), and the watch cache's tables and recent changes (as
-//! of each query).
+//! of each query). The watch cache's tables are refused to sessions that may not read the
+//! shared cache ([`SessionIdentity::may_read_shared_cache`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use kubepg_kube::watch::TableKey;
 
 use crate::catalog::TableSet;
 use crate::columns::{ColType, PG_TYPE_KEY};
+use crate::error::Error;
+use crate::identity::SessionIdentity;
 use crate::redact;
 use crate::table::Rows;
 
@@ -40,6 +43,7 @@ pub fn schema(
     tables: &TableSet,
     cache: &WatchCache,
     show_secrets: bool,
+    identity: &Arc<SessionIdentity>,
 ) -> Result<Arc<dyn SchemaProvider>> {
     let provider = MemorySchemaProvider::new();
     provider.register_table("clusters".into(), clusters_table(clusters)?)?;
@@ -50,6 +54,7 @@ pub fn schema(
         Arc::new(WatchTables {
             cache: cache.clone(),
             names: names.clone(),
+            identity: identity.clone(),
         }),
     )?;
     provider.register_table(
@@ -58,9 +63,25 @@ pub fn schema(
             cache: cache.clone(),
             names,
             show_secrets,
+            identity: identity.clone(),
         }),
     )?;
     Ok(Arc::new(provider))
+}
+
+/// Refuses a table fed by the shared watch cache to a session that may not read it (42501):
+/// the cache lists and watches as kubepg itself, so its objects, changes and even its counts
+/// are what kubepg may see, not what the session's identity may.
+fn shared_cache_allowed(identity: &SessionIdentity, table: &str) -> Result<()> {
+    if identity.may_read_shared_cache() {
+        return Ok(());
+    }
+    Err(datafusion::error::DataFusionError::External(Box::new(
+        Error::Forbidden(format!(
+            "kubepg.{table} reads the shared watch cache, which kubepg fills with its own identity; this session acts as {}",
+            identity.name()
+        )),
+    )))
 }
 
 /// The SQL name of each (group, plural) the session sees.
@@ -122,6 +143,7 @@ async fn scan_batch(
 struct WatchTables {
     cache: WatchCache,
     names: Arc<HashMap<(String, String), String>>,
+    identity: Arc<SessionIdentity>,
 }
 
 impl WatchTables {
@@ -156,6 +178,7 @@ impl TableProvider for WatchTables {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        shared_cache_allowed(&self.identity, "tables")?;
         let rows = self.cache.tables();
         let int = |f: &dyn Fn(&kubepg_kube::watch::TableStatus) -> u64| -> ArrayRef {
             Arc::new(Int64Array::from(
@@ -194,6 +217,7 @@ struct WatchChanges {
     cache: WatchCache,
     names: Arc<HashMap<(String, String), String>>,
     show_secrets: bool,
+    identity: Arc<SessionIdentity>,
 }
 
 impl WatchChanges {
@@ -246,6 +270,7 @@ impl TableProvider for WatchChanges {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        shared_cache_allowed(&self.identity, "changes")?;
         let rows = self.cache.changes();
         let column = |f: &dyn Fn(&kubepg_kube::watch::Change) -> Option<String>| {
             text(rows.iter().map(|r| f(r)).collect())

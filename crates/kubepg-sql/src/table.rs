@@ -1,23 +1,27 @@
 //! One SQL table: a resource type (by group and plural) across the clusters that serve it, as a
 //! DataFusion `TableProvider` whose scan is a [`KubeScanExec`].
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use kubepg_kube::{ResourceInfo, Source, WatchCache};
+use kubepg_kube::pool::ClusterPool;
+use kubepg_kube::{ResourceInfo, Source};
 
 use crate::columns::{ColumnSpec, schema_of, table_columns};
 use crate::containers;
+use crate::identity::SessionIdentity;
 use crate::memo::ScanMemo;
 use crate::pushdown::classify;
 use crate::scan::{KubeScanExec, ScanTarget};
 use crate::settings::{Consistency, KubepgSettings};
+use crate::warnings::QueryWarnings;
 
 /// How rows are made from listed objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +89,8 @@ pub struct ScanOptions {
     pub page_size: u32,
     /// Where rows come from; each scan takes it from its session's `kubepg.consistency`.
     pub consistency: Consistency,
+    /// Who the session's requests are made as.
+    pub identity: Arc<SessionIdentity>,
 }
 
 /// A [`TableDef`] seen through one session's [`ScanOptions`].
@@ -92,9 +98,26 @@ pub struct ScanOptions {
 pub struct KubeTable {
     pub def: Arc<TableDef>,
     pub options: ScanOptions,
-    /// What `cached` scans read.
-    pub watch: WatchCache,
+    /// The clusters as other identities, and the watch cache `cached` scans read.
+    pub pool: Arc<ClusterPool>,
     pub memo: Arc<ScanMemo>,
+}
+
+impl KubeTable {
+    /// Where a scan of `source` reads: the shared watch cache when cached and the session
+    /// may read it; else the cluster, as the session's identity.
+    fn source(&self, source: &Arc<dyn Source>, options: &ScanOptions) -> Result<Arc<dyn Source>> {
+        if options.consistency == Consistency::Cached && options.identity.may_read_shared_cache() {
+            return Ok(self.pool.watch.cached(source.clone()));
+        }
+        match &options.identity.impersonate {
+            None => Ok(source.clone()),
+            Some(identity) => self
+                .pool
+                .source_as(source, identity)
+                .map_err(|e| DataFusionError::External(Box::new(e))),
+        }
+    }
 }
 
 #[async_trait]
@@ -122,9 +145,30 @@ impl TableProvider for KubeTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut options = self.options.clone();
-        options.consistency = KubepgSettings::of(state.config().options()).consistency;
+        let settings = KubepgSettings::of(state.config().options());
+        options.consistency = settings.consistency;
+        if options.consistency == Consistency::Cached && !options.identity.may_read_shared_cache() {
+            // The cache holds what kubepg's own identity may list; this session's identity may
+            // see less, so it lists live, as itself.
+            if let Some(warnings) = state.config().get_extension::<QueryWarnings>() {
+                warnings.push(format!(
+                    "kubepg.consistency = 'cached' does not apply to a session acting as {}: the watch cache is filled with kubepg's own identity; {} was listed live",
+                    options.identity.name(),
+                    self.def.name
+                ));
+            }
+            options.consistency = Consistency::Live;
+        }
         let refs: Vec<&Expr> = filters.iter().collect();
-        let (pushdown, _) = classify(&refs, &self.def.columns, self.def.namespaced());
+        let (mut pushdown, _) = classify(&refs, &self.def.columns, self.def.namespaced());
+        if self.def.namespaced() && !settings.namespaces.is_empty() {
+            // kubepg.namespaces: list those namespaces, or those of the query's that are in it.
+            let scope: BTreeSet<String> = settings.namespaces.into_iter().collect();
+            pushdown.namespaces = Some(match pushdown.namespaces.take() {
+                None => scope,
+                Some(named) => named.intersection(&scope).cloned().collect(),
+            });
+        }
         let targets = self
             .def
             .serving
@@ -141,14 +185,13 @@ impl TableProvider for KubeTable {
                     })
                 }
             })
-            .map(|(s, r)| ScanTarget {
-                source: match options.consistency {
-                    Consistency::Live => s.clone(),
-                    Consistency::Cached => self.watch.cached(s.clone()),
-                },
-                resource: r.clone(),
+            .map(|(s, r)| {
+                Ok(ScanTarget {
+                    source: self.source(s, &options)?,
+                    resource: r.clone(),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(KubeScanExec::new(
             self.def.clone(),
             targets,

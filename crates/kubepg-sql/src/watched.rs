@@ -24,6 +24,14 @@ pub struct Watched {
 impl KubeSession {
     /// What `table` (a name, singular, short name or alias, as in a query) means for LISTEN.
     pub async fn watched(&self, table: &str) -> Result<Watched> {
+        // Notifications come from the shared watch cache, which sees what kubepg's own
+        // identity sees, not what an impersonated user may.
+        if !self.may_read_shared_cache() {
+            return Err(Error::Forbidden(format!(
+                "LISTEN is not available to sessions acting as {}: notifications come from kubepg's own watches",
+                self.identity.name()
+            )));
+        }
         let provider = self
             .ctx
             .table_provider(table)

@@ -193,6 +193,9 @@ fn statements(log: &common::Log) -> Vec<Value> {
         .collect()
 }
 
+/// The pods alice's group may list.
+const TEAM_A_PODS: &str = "SELECT name FROM pods WHERE namespace = 'team-a' ORDER BY name";
+
 #[tokio::test]
 async fn each_sql_user_sees_what_its_kubernetes_identity_may_list() {
     let env = TestClusters::shared(1);
@@ -225,16 +228,7 @@ async fn each_sql_user_sees_what_its_kubernetes_identity_may_list() {
     // alice is impersonated as user alice in group team-a-readers.
     let (alice, notices) = connect(server.port, "alice").await;
     let mark = audit.mark();
-    assert_eq!(
-        names(
-            &rows(
-                &alice,
-                "SELECT name FROM pods WHERE namespace = 'team-a' ORDER BY name"
-            )
-            .await
-        ),
-        ["a1", "a2"]
-    );
+    assert_eq!(names(&rows(&alice, TEAM_A_PODS).await), ["a1", "a2"]);
     let events = audit
         .wait_for(mark, |e| e.path() == "/api/v1/namespaces/team-a/pods")
         .await
@@ -312,16 +306,7 @@ async fn each_sql_user_sees_what_its_kubernetes_identity_may_list() {
     rows(&alice, "SET kubepg.consistency = 'cached'").await;
     let mark = audit.mark();
     notices.lock().unwrap().clear();
-    assert_eq!(
-        names(
-            &rows(
-                &alice,
-                "SELECT name FROM pods WHERE namespace = 'team-a' ORDER BY name"
-            )
-            .await
-        ),
-        ["a1", "a2"]
-    );
+    assert_eq!(names(&rows(&alice, TEAM_A_PODS).await), ["a1", "a2"]);
     let heard = notices.lock().unwrap().clone();
     assert!(
         heard

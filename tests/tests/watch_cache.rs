@@ -37,15 +37,18 @@ fn serve(kubeconfig: &Path, context: &str, extra: &[&str]) -> Server {
     common::server(&args)
 }
 
-async fn connect(server: &Server) -> Client {
-    let (client, conn) = tokio_postgres::Config::new()
+fn pg_config(server: &Server) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config
         .host("127.0.0.1")
         .port(server.port)
         .user("kubepg")
-        .dbname("kubepg")
-        .connect(NoTls)
-        .await
-        .unwrap();
+        .dbname("kubepg");
+    config
+}
+
+async fn connect(server: &Server) -> Client {
+    let (client, conn) = pg_config(server).connect(NoTls).await.unwrap();
     tokio::spawn(conn);
     client
 }
@@ -582,14 +585,7 @@ async fn listening(
     Client,
     tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>,
 ) {
-    let (client, mut conn) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(server.port)
-        .user("kubepg")
-        .dbname("kubepg")
-        .connect(NoTls)
-        .await
-        .unwrap();
+    let (client, mut conn) = pg_config(server).connect(NoTls).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(message) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {

@@ -28,7 +28,7 @@ pub struct LiveConfig {
     pub max_retries: u32,
     /// First retry delay; doubled on each retry, capped at 5 s.
     pub backoff: Duration,
-    /// Told of every LIST and discovery response.
+    /// Told of every LIST and discovery response, and of every watch event.
     pub observer: Option<Arc<dyn ApiObserver>>,
 }
 
@@ -37,6 +37,11 @@ pub struct LiveConfig {
 /// `plural` or `plural.group`, or `discovery`.
 pub trait ApiObserver: Send + Sync + std::fmt::Debug {
     fn response(&self, cluster: &str, resource: &str, status: u16, bytes: u64);
+
+    /// One event of a watch (kube-runtime's watcher, which the watch cache runs): `listed` (an
+    /// object of a full list), `applied`, `deleted`, or `error` (a failed request; the watcher
+    /// retries).
+    fn watch_event(&self, cluster: &str, resource: &str, event: &'static str);
 }
 
 /// The resource a request path is about: `/api/v1/namespaces/x/pods` → `pods`,
@@ -451,10 +456,27 @@ impl Source for LiveSource {
         }
         let cluster = self.cluster.clone();
         let path = resource.list_path(None);
+        let observed = resource_of(&path);
+        let observer = self.config.observer.clone();
         Some(
             watcher(api, config)
                 .default_backoff()
-                .map(move |r| r.map_err(|e| watch_error(&cluster, &path, e)))
+                .inspect(move |r| {
+                    let event = match r {
+                        Ok(watcher::Event::InitApply(_)) => "listed",
+                        Ok(watcher::Event::Apply(_)) => "applied",
+                        Ok(watcher::Event::Delete(_)) => "deleted",
+                        Ok(watcher::Event::Init | watcher::Event::InitDone) => return,
+                        Err(_) => "error",
+                    };
+                    if let Some(o) = &observer {
+                        o.watch_event(&cluster, &observed, event);
+                    }
+                })
+                .map({
+                    let cluster = self.cluster.clone();
+                    move |r| r.map_err(|e| watch_error(&cluster, &path, e))
+                })
                 .boxed(),
         )
     }

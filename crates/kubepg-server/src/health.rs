@@ -27,6 +27,13 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabels {
+    pub cluster: String,
+    pub resource: String,
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
     pub cluster: String,
     /// `plural`, `plural.group` or `discovery`.
@@ -47,6 +54,7 @@ pub struct ResourceLabels {
 pub struct ApiMetrics {
     responses: Family<ApiLabels, Counter>,
     bytes: Family<ResourceLabels, Counter>,
+    watch_events: Family<WatchLabels, Counter>,
 }
 
 impl kubepg_kube::live::ApiObserver for ApiMetrics {
@@ -64,6 +72,16 @@ impl kubepg_kube::live::ApiObserver for ApiMetrics {
                 resource: resource.into(),
             })
             .inc_by(bytes);
+    }
+
+    fn watch_event(&self, cluster: &str, resource: &str, event: &'static str) {
+        self.watch_events
+            .get_or_create(&WatchLabels {
+                cluster: cluster.into(),
+                resource: resource.into(),
+                event: event.into(),
+            })
+            .inc();
     }
 }
 
@@ -137,6 +155,11 @@ impl Default for Metrics {
             "api_responses",
             "Kubernetes API responses to LIST and discovery requests, by cluster, resource and HTTP status (0: none)",
             api.responses.clone(),
+        );
+        registry.register(
+            "watch_events",
+            "Kubernetes watch events, by cluster, resource and event (listed, applied, deleted, error)",
+            api.watch_events.clone(),
         );
         registry.register(
             "api_response_bytes",

@@ -493,6 +493,12 @@ async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
             .any(|l| l == "kubepg_watch_cache_objects{cluster=\"c1\",resource=\"nodes\"} 4"),
         "{metrics}"
     );
+    // The cache's list of the 4 nodes, as watch events.
+    assert!(
+        metrics.lines().any(|l| l
+            == "kubepg_watch_events_total{cluster=\"c1\",resource=\"nodes\",event=\"listed\"} 4"),
+        "{metrics}"
+    );
     for line in [
         "kubepg_connections_total 1",
         "kubepg_active_connections 1",

@@ -1,7 +1,8 @@
 //! Real client libraries against `kubepg serve` over a real API server: psycopg 3 (parameters,
 //! binary results, prepared statements, a server-side cursor, COPY, LISTEN) and pgjdbc
 //! (DatabaseMetaData as DBeaver and Metabase use it, prepared statements past the server-prepare
-//! threshold, LISTEN). The expected rows come from kubectl against the same API server.
+//! threshold, LISTEN), and psql printing notifications. The expected rows come from kubectl
+//! against the same API server.
 
 mod common;
 
@@ -212,5 +213,75 @@ fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
             &Value::from("shop"),
             &Value::from("jdbc-listen")
         )
+    );
+}
+
+#[test]
+fn psql_prints_the_notifications_of_a_listened_table() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let env = TestClusters::shared_seeded();
+    let server = serve(env);
+    let mut psql = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .arg(format!(
+            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
+            server.port
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = psql.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(psql.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next_line = |what: &str| {
+        rx.recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("psql printed no {what}"))
+    };
+
+    // A marker row after LISTEN says it has returned, so the change below is heard.
+    writeln!(stdin, "LISTEN \"roles/shop\"; SELECT 'listening';").unwrap();
+    assert_eq!(next_line("marker"), "listening");
+    kubectl(
+        env,
+        &[
+            "create",
+            "role",
+            "psql-listen",
+            "-n",
+            "shop",
+            "--verb=get",
+            "--resource=pods",
+        ],
+    );
+    // psql prints what arrived while it was idle after its next command.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let heard = loop {
+        assert!(Instant::now() < deadline, "psql printed no notification");
+        writeln!(stdin, "SELECT 'tick';").unwrap();
+        let line = next_line("tick");
+        if line.starts_with("Asynchronous notification") {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    kubectl(env, &["delete", "role", "psql-listen", "-n", "shop"]);
+    drop(stdin);
+    psql.wait().unwrap();
+    assert!(
+        heard.starts_with("Asynchronous notification \"roles/shop\" with payload \"{"),
+        "{heard}"
+    );
+    assert!(
+        heard.contains(r#""type":"ADDED""#) && heard.contains(r#""name":"psql-listen""#),
+        "{heard}"
     );
 }

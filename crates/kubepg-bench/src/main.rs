@@ -361,6 +361,10 @@ async fn main() -> Result<()> {
                 "warm": rss_warm,
                 "after_point_queries": rss_after_points,
             },
+            "notify_ms": match &notify {
+                Ok(t) => json!(samples(t)),
+                Err(e) => json!({"error": format!("{e:#}")}),
+            },
             "startup_ms": samples(&startups),
         },
     });

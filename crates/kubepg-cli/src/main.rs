@@ -8,6 +8,12 @@ mod sources;
 
 use clap::{Parser, Subcommand};
 
+/// kubepg's hot paths (decoding LIST pages and cached objects) allocate and free millions of
+/// small JSON values; under glibc malloc that was half the CPU of a cold query (BENCHMARKS.md's
+/// profile), and freed pages stayed resident. mimalloc is faster at both and returns memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "kubepg",

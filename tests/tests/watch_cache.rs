@@ -741,5 +741,16 @@ async fn listen_delivers_every_change_of_the_channels_objects_to_every_listener(
         let e = b.simple_query(sql).await.unwrap_err();
         assert_eq!(e.code().map(|c| c.code()), Some(state), "{sql}: {e}");
     }
+    // Each channel may pin a watch: a connection has at most 64 (B has one already).
+    for i in 1..64 {
+        b.batch_execute(&format!("LISTEN \"pods/many-{i}\""))
+            .await
+            .unwrap();
+    }
+    let e = b.simple_query("LISTEN \"pods/many-64\"").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("53400"), "{e}");
+    b.batch_execute("UNLISTEN *; LISTEN \"pods/many-64\"")
+        .await
+        .unwrap();
     assert_eq!(rows(&b, "SELECT 1").await, text(&[&["1"]]));
 }

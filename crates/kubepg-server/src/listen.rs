@@ -31,8 +31,12 @@ use datafusion_postgres::pgwire::error::PgWireResult;
 /// client that never reads its socket must not hold memory without bound.
 const QUEUE: usize = 10_000;
 
-/// The longest wait before following a table again after the cache dropped it.
+/// The longest wait before following a table again after the cache dropped it; a table that
+/// stayed followed this long starts again from the shortest wait.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Channels one connection may listen on: each may pin a watch of a whole table.
+const MAX_CHANNELS: usize = 64;
 
 /// One notification for the client.
 #[derive(Debug)]
@@ -119,15 +123,25 @@ impl Listeners {
     }
 
     /// `LISTEN channel`: returns once every cluster's table is followed (its first list in),
-    /// so that every change after LISTEN returns is notified. Listening again is a no-op.
+    /// so that every change after LISTEN returns is notified (if the cache later drops the
+    /// table, a RESYNC notification marks what went unseen). Listening again is a no-op.
     pub async fn listen(
         &self,
         session: &KubeSession,
         watch: &WatchCache,
         channel: &str,
     ) -> PgWireResult<()> {
-        if lock(&self.channels).contains_key(channel) {
-            return Ok(());
+        {
+            let channels = lock(&self.channels);
+            if channels.contains_key(channel) {
+                return Ok(());
+            }
+            if channels.len() >= MAX_CHANNELS {
+                return Err(user_error(
+                    "53400",
+                    format!("too many LISTEN channels on this connection (at most {MAX_CHANNELS})"),
+                ));
+            }
         }
         let wanted = parse_channel(channel)?;
         let watched = session.watched(&wanted.table).await.map_err(to_pgwire)?;
@@ -179,10 +193,10 @@ impl Follow {
     async fn run(self, mut receiver: broadcast::Receiver<Arc<Change>>) {
         let mut backoff = Duration::from_secs(1);
         loop {
+            let followed = tokio::time::Instant::now();
             loop {
                 match receiver.recv().await {
                     Ok(change) => {
-                        backoff = Duration::from_secs(1);
                         if let Some(payload) = self.payload(&change) {
                             self.deliver(payload);
                         }
@@ -195,7 +209,11 @@ impl Follow {
                 }
             }
             // The cache dropped the table (memory bound, or its watch ended): follow it again
-            // once it is back, without hammering a cluster that keeps failing.
+            // once it is back, without hammering a cluster that keeps failing, nor two
+            // listened tables that do not fit the cache together evicting each other.
+            if followed.elapsed() >= MAX_BACKOFF {
+                backoff = Duration::from_secs(1);
+            }
             loop {
                 if self.sender.is_closed() {
                     return;
@@ -209,6 +227,16 @@ impl Follow {
                 {
                     Ok(Some(r)) => {
                         receiver = r;
+                        // What changed while the table was not followed is not known one by
+                        // one: the client is told to read the table again.
+                        self.deliver(
+                            json!({
+                                "type": "RESYNC",
+                                "cluster": self.target.source.cluster(),
+                                "table": self.def.name,
+                            })
+                            .to_string(),
+                        );
                         break;
                     }
                     Ok(None) => return,

@@ -26,6 +26,10 @@ use crate::listen::Notification;
 /// How long a client may take from connecting to being authenticated, as pgwire allows.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a client may leave notifications unread in its socket before it is closed: one
+/// that LISTENs and stops reading must not hold a connection slot and its queue forever.
+const NOTIFY_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 enum Next {
     Message(Option<Result<PgWireFrontendMessage, datafusion_postgres::pgwire::error::PgWireError>>),
     Notify(Notification),
@@ -56,13 +60,18 @@ pub async fn serve(
     let copy = conn.copy_handler();
     let errors = conn.error_handler();
 
+    // Whether the last message the client sent ends an exchange (a simple query, a Sync, a
+    // startup message): between Parse/Bind/Execute and their Sync, pgwire's state is already
+    // ReadyForQuery, but the client is in the middle of an implicit transaction.
+    let mut at_ready = true;
     loop {
         let starting = matches!(
             socket.state(),
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
-        let idle = matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
+        let idle = at_ready
+            && matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
             && matches!(socket.transaction_status(), TransactionStatus::Idle);
         let next = tokio::select! {
             biased;
@@ -79,6 +88,8 @@ pub async fn serve(
             // The client is leaving; some (asyncpg) wait for the server to close first.
             Next::Message(Some(Ok(PgWireFrontendMessage::Terminate(_)))) => break,
             Next::Message(Some(Ok(message))) => {
+                at_ready = matches!(message, PgWireFrontendMessage::Sync(_))
+                    || !message.is_extended_query();
                 let extended_protocol = match socket.state() {
                     PgWireConnectionState::CopyInProgress(extended) => extended,
                     _ => message.is_extended_query(),
@@ -107,14 +118,23 @@ pub async fn serve(
                     }
                 }
                 let sent = pending.len() as u64;
-                for n in pending {
-                    socket
-                        .feed(PgWireBackendMessage::NotificationResponse(
-                            NotificationResponse::new(pid, n.channel, n.payload),
-                        ))
-                        .await?;
+                let write = async {
+                    for n in pending {
+                        socket
+                            .feed(PgWireBackendMessage::NotificationResponse(
+                                NotificationResponse::new(pid, n.channel, n.payload),
+                            ))
+                            .await?;
+                    }
+                    socket.flush().await
+                };
+                match tokio::time::timeout(NOTIFY_WRITE_TIMEOUT, write).await {
+                    Ok(written) => written?,
+                    Err(_) => {
+                        tracing::warn!(%peer, "closing a connection that does not read its notifications");
+                        break;
+                    }
                 }
-                socket.flush().await?;
                 conn.metrics().notifications.inc_by(sent);
             }
         }

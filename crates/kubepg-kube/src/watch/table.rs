@@ -366,9 +366,13 @@ impl CachedTable {
 
     fn publish(&self, change: Change, shared: &Shared) {
         let change = Arc::new(change);
-        // No subscriber is not an error: the change log below still has it.
+        // No subscriber is not an error: the change log below still has it. The log keeps no
+        // previous versions: they would be memory outside the cache's bound.
         let _ = self.events.send(change.clone());
-        shared.record(change);
+        shared.record(Arc::new(Change {
+            previous: None,
+            ..(*change).clone()
+        }));
     }
 }
 

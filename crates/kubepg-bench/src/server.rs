@@ -7,59 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 /// Builds the release `kubepg` with the cargo that runs this bench, into the same target
-/// directory, and returns its path from cargo's build messages (a no-op when it is up to date).
+/// directory, showing cargo's progress (a no-op when it is up to date).
 pub fn build_release_kubepg() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    // `cargo run` sets CARGO_MANIFEST_DIR; prefer it to the compile-time path, which is another
-    // checkout's when a shared target directory holds this binary from there.
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "-p", "kubepg-cli", "--bin", "kubepg"])
-        .args(["--message-format", "json-render-diagnostics"])
-        .arg("--manifest-path")
-        .arg(package.join("../../Cargo.toml"));
-    let exe = std::env::current_exe().context("the bench's own path")?;
-    if let Some(target) = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()) {
-        cmd.arg("--target-dir").arg(target);
-    }
-    // `cargo run` hands this process the variables of the kubepg-bench unit; build scripts that
-    // say `rerun-if-env-changed` for some of them would otherwise rebuild half the tree.
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name == "OUT_DIR"
-            || name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || name.starts_with("CARGO_BIN_")
-            || matches!(
-                &*name,
-                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_RUSTC_CURRENT_DIR"
-            )
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build --release -p kubepg-cli")?;
-    if !out.status.success() {
-        bail!(
-            "cargo build --release -p kubepg-cli failed ({})",
-            out.status
-        );
-    }
-    out.stdout
-        .split(|b| *b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kubepg")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo built no kubepg executable")
+    kubepg_testkit::build::build_kubepg(&["--release"], Stdio::inherit())
+        .map_err(anyhow::Error::msg)
 }
 
 /// How to start `kubepg serve`.

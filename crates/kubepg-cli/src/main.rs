@@ -87,6 +87,11 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // A statement's error reads as a PostgreSQL client shows it.
+        Err(e) if e.is::<query::QueryError>() => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("kubepg: {e:#}");
             std::process::ExitCode::FAILURE

@@ -1,5 +1,6 @@
 //! Printing query results: an aligned table, JSON or YAML with real types (numbers, booleans,
-//! nested JSON for jsonb columns), or CSV. JSON and CSV stream batch by batch.
+//! nested JSON for jsonb columns), or CSV; and `COPY … TO STDOUT` rows in COPY's text or CSV
+//! format. JSON, CSV and COPY stream batch by batch.
 
 use std::io::Write;
 
@@ -9,6 +10,7 @@ use kubepg_sql::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use kubepg_sql::arrow::record_batch::RecordBatch;
 use kubepg_sql::arrow::util::display::{ArrayFormatter, FormatOptions};
 use kubepg_sql::columns::PG_TYPE_KEY;
+use kubepg_sql::pipeline::CopyFormat;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -56,7 +58,8 @@ impl Printer {
                 self.csv_header(out)?;
                 self.started = true;
                 for row in rows {
-                    let cells: Vec<String> = row.iter().map(|v| csv_field(&plain(v))).collect();
+                    let cells: Vec<String> =
+                        row.iter().map(|v| csv_quoted(&plain(v), ',')).collect();
                     writeln!(out, "{}", cells.join(","))?;
                 }
             }
@@ -97,7 +100,7 @@ impl Printer {
                 .schema
                 .fields()
                 .iter()
-                .map(|f| csv_field(f.name()))
+                .map(|f| csv_quoted(f.name(), ','))
                 .collect();
             writeln!(out, "{}", names.join(","))?;
         }
@@ -181,8 +184,65 @@ fn plain(v: &Value) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
+/// One batch of `COPY … TO STDOUT` rows, as PostgreSQL writes them; `first` writes the CSV
+/// header when the COPY asked for one.
+pub fn write_copy(
+    out: &mut impl Write,
+    schema: &SchemaRef,
+    format: &CopyFormat,
+    batch: &RecordBatch,
+    first: bool,
+) -> anyhow::Result<()> {
+    if first
+        && let CopyFormat::Csv {
+            header: true,
+            delimiter,
+            ..
+        } = format
+    {
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| csv_quoted(f.name(), *delimiter))
+            .collect();
+        writeln!(out, "{}", names.join(&delimiter.to_string()))?;
+    }
+    for row in to_rows(batch)? {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| match (format, v) {
+                (CopyFormat::Text { null, .. } | CopyFormat::Csv { null, .. }, Value::Null) => {
+                    null.clone()
+                }
+                (CopyFormat::Text { .. }, v) => copy_text_escaped(&plain(v)),
+                (CopyFormat::Csv { delimiter, .. }, v) => csv_quoted(&plain(v), *delimiter),
+            })
+            .collect();
+        let delimiter = match format {
+            CopyFormat::Text { delimiter, .. } | CopyFormat::Csv { delimiter, .. } => *delimiter,
+        };
+        writeln!(out, "{}", cells.join(&delimiter.to_string()))?;
+    }
+    Ok(())
+}
+
+/// COPY text format: backslash escapes for the characters that would break a row.
+fn copy_text_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn csv_quoted(s: &str, delimiter: char) -> String {
+    if s.contains([delimiter, '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()

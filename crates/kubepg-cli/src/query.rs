@@ -1,14 +1,18 @@
-//! `kubepg query`: run SQL once and print the result.
+//! `kubepg query`: run SQL once and print the result. Statements go through the same pipeline
+//! as the server's ([`kubepg_sql::pipeline`]), so what psql may send works here too; rows print
+//! as they are computed.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
-use kubepg_sql::{Engine, KubeSession};
+use kubepg_sql::pipeline::Outcome;
+use kubepg_sql::{Engine, SessionRequest};
 
-use crate::output::{Format, Printer};
+use crate::output::{Format, Printer, write_copy};
 use crate::sources::{EngineArgs, SourceArgs};
 
 #[derive(Args, Debug)]
@@ -34,6 +38,22 @@ pub struct QueryArgs {
     pub engine: EngineArgs,
 }
 
+/// A statement's error as a PostgreSQL client shows it: `ERROR <SQLSTATE>: message`.
+#[derive(Debug)]
+pub struct QueryError(pub kubepg_sql::Error);
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ERROR {}: {}", self.0.sqlstate(), self.0)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+fn failed(e: kubepg_sql::Error) -> anyhow::Error {
+    QueryError(e).into()
+}
+
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     let sql = match (&args.query, &args.file) {
         (Some(q), _) => q.clone(),
@@ -45,32 +65,68 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     let pool = Arc::new(args.sources.pool(None).await?);
     let engine = Engine::new(pool, args.engine.config());
     let session = engine
-        .session(args.scope.as_deref())
+        .session(SessionRequest::local(args.scope.as_deref()))
         .await
-        .map_err(with_state)?;
-    let statements = KubeSession::parse(&sql).map_err(with_state)?;
-    let mut stdout = std::io::stdout().lock();
-    for statement in statements {
-        let df = session.plan(statement).await.map_err(with_state)?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let mut printer = Printer::new(args.output, schema, !args.no_headers);
-        let mut stream = df
-            .execute_stream()
-            .await
-            .map_err(|e| with_state(e.into()))?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| with_state(e.into()))?;
-            printer.batch(&mut stdout, &batch)?;
-        }
-        printer.finish(&mut stdout)?;
+        .map_err(failed)?;
+    let warn = |session: &kubepg_sql::KubeSession| {
         for w in session.take_warnings() {
             eprintln!("WARNING: {w}");
         }
+    };
+    warn(&session);
+    let statements = session.parse(&sql).map_err(failed)?;
+    let mut stdout = std::io::stdout().lock();
+    for statement in statements {
+        let result = async {
+            match session.run(statement).await? {
+                Outcome::Empty => {}
+                // As psql does, the table output names each command that returns no rows.
+                Outcome::Command { tag, .. } => {
+                    if matches!(args.output, Format::Table) {
+                        writeln!(stdout, "{tag}").map_err(io)?;
+                    }
+                }
+                Outcome::Rows(rows) => {
+                    let mut printer = Printer::new(args.output, rows.columns, !args.no_headers);
+                    let mut batches = rows.batches;
+                    while let Some(batch) = batches.next().await {
+                        printer.batch(&mut stdout, &batch?).map_err(io)?;
+                    }
+                    printer.finish(&mut stdout).map_err(io)?;
+                }
+                Outcome::Copy { rows, format } => {
+                    let mut batches = rows.batches;
+                    let mut first = true;
+                    while let Some(batch) = batches.next().await {
+                        write_copy(&mut stdout, &rows.columns, &format, &batch?, first)
+                            .map_err(io)?;
+                        first = false;
+                    }
+                    if first {
+                        write_copy(
+                            &mut stdout,
+                            &rows.columns,
+                            &format,
+                            &kubepg_sql::arrow::record_batch::RecordBatch::new_empty(
+                                rows.columns.clone(),
+                            ),
+                            true,
+                        )
+                        .map_err(io)?;
+                    }
+                }
+            }
+            Ok::<(), kubepg_sql::Error>(())
+        }
+        .await;
+        warn(&session);
+        result.map_err(failed)?;
     }
+    stdout.flush()?;
     Ok(())
 }
 
-/// Errors carry their SQLSTATE, as a PostgreSQL client would show it.
-fn with_state(e: kubepg_sql::Error) -> anyhow::Error {
-    anyhow::anyhow!("ERROR {}: {e}", e.sqlstate())
+/// Output that cannot be written ends the query like any failure.
+fn io(e: impl std::fmt::Display) -> kubepg_sql::Error {
+    kubepg_sql::Error::refused(kubepg_sql::SqlState::IoError, e.to_string())
 }

@@ -147,6 +147,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         pool,
         EngineConfig {
             memory_limit: (args.query_memory_mb > 0).then(|| args.query_memory_mb * 1024 * 1024),
+            observer: Some(metrics.clone()),
             ..args.engine.config()
         },
     );

@@ -238,14 +238,10 @@ impl Iterator for Pages {
     type Item = Result<Page>;
 
     fn next(&mut self) -> Option<Result<Page>> {
-        let remaining = self
-            .request
-            .limit
-            .map_or(u64::MAX, |limit| limit.saturating_sub(self.emitted));
-        if remaining == 0 {
+        let want = self.request.next_page_len(self.emitted, self.page_size);
+        if want == 0 {
             return None;
         }
-        let want = usize::try_from(remaining).map_or(self.page_size, |r| r.min(self.page_size));
         let mut objects = Vec::new();
         let mut bytes = 0;
         while objects.len() < want && self.next < self.entries.len() {

@@ -105,6 +105,16 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
+    /// How many objects the next page may hold once `emitted` were returned: `page_size`, or
+    /// what the limit leaves; 0 when the list is done. Sources that page through objects they
+    /// hold (snapshots, watch caches) page with it.
+    pub fn next_page_len(&self, emitted: u64, page_size: usize) -> usize {
+        let remaining = self
+            .limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(emitted));
+        usize::try_from(remaining).map_or(page_size, |r| r.min(page_size))
+    }
+
     /// Whether `object` is one this request selects, evaluated the way the API server does:
     /// the namespace (meaningless for cluster-scoped resources), then the label and field
     /// selectors. Sources that hold objects themselves (snapshots, watch caches) list with it.

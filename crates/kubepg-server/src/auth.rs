@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::md5pass::hash_md5_password;
 use datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password;
 use datafusion_postgres::pgwire::api::auth::{AuthSource, LoginInfo, Password};
-use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler, METADATA_USER};
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::PgWireResult;
 use rand::Rng;
+
+use crate::errors::invalid_password;
 
 /// SCRAM iterations; PostgreSQL's default.
 pub const SCRAM_ITERATIONS: usize = 4096;
@@ -87,14 +88,6 @@ impl Users {
     }
 }
 
-pub(crate) fn invalid_password(user: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".into(),
-        "28P01".into(),
-        format!("password authentication failed for user \"{user}\""),
-    )))
-}
-
 fn salt() -> Vec<u8> {
     let mut salt = vec![0u8; 16];
     rand::rng().fill(&mut salt[..]);
@@ -140,23 +133,6 @@ impl AuthSource for CleartextSource {
             None,
             self.0.password(login)?.as_bytes().to_vec(),
         ))
-    }
-}
-
-/// pgwire names the user of a failed SCRAM exchange from the SCRAM message, which libpq leaves
-/// empty; PostgreSQL names the user of the startup packet, which clients show to people.
-pub struct AuthErrors;
-
-impl ErrorHandler for AuthErrors {
-    fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
-        if matches!(error, PgWireError::InvalidPassword(_)) {
-            let user = client
-                .metadata()
-                .get(METADATA_USER)
-                .cloned()
-                .unwrap_or_default();
-            *error = invalid_password(&user);
-        }
     }
 }
 

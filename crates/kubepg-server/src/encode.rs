@@ -1,5 +1,6 @@
-//! Query results as PostgreSQL rows: arrow-pg encodes the values; kubepg adds the `jsonb` type
-//! its JSON columns are described as (arrow-pg knows no jsonb).
+//! Result batches as PostgreSQL messages, one batch at a time: arrow-pg encodes the values;
+//! kubepg adds the `jsonb` type its JSON columns are described as (arrow-pg knows no jsonb),
+//! and writes COPY rows in text or CSV.
 
 use std::sync::Arc;
 
@@ -7,13 +8,18 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::arrow_pg::encoder::encode_value;
 use datafusion_postgres::pgwire::api::Type;
 use datafusion_postgres::pgwire::api::portal::Format;
-use datafusion_postgres::pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse};
+use datafusion_postgres::pgwire::api::results::{
+    CopyCsvOptions, CopyEncoder, CopyTextOptions, FieldFormat, FieldInfo,
+};
 use datafusion_postgres::pgwire::error::PgWireResult;
+use datafusion_postgres::pgwire::messages::copy::CopyData;
+use datafusion_postgres::pgwire::messages::data::DataRow;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
-use futures::stream;
 use kubepg_sql::columns::PG_TYPE_KEY;
+use kubepg_sql::pipeline::CopyFormat;
 
 fn is_jsonb(field: &datafusion::arrow::datatypes::Field) -> bool {
     field
@@ -23,33 +29,24 @@ fn is_jsonb(field: &datafusion::arrow::datatypes::Field) -> bool {
         && field.data_type() == &DataType::Utf8
 }
 
-/// RowDescription fields: arrow-pg's mapping, with kubepg's JSON columns as `jsonb` and, when
-/// given, the column names PostgreSQL would use.
+/// RowDescription fields of a result: arrow-pg's mapping, with kubepg's JSON columns as
+/// `jsonb`. The names are the columns' own, which the pipeline gave PostgreSQL's names.
 pub fn fields(
     schema: &Schema,
     format: &Format,
     options: Option<Arc<FormatOptions>>,
-    names: Option<Vec<String>>,
 ) -> PgWireResult<Vec<FieldInfo>> {
     let mut fields = arrow_schema_to_pg_fields(schema, format, options)?;
-    let mut names = names.map(Vec::into_iter);
     for (info, field) in fields.iter_mut().zip(schema.fields()) {
-        let name = names
-            .as_mut()
-            .and_then(Iterator::next)
-            .unwrap_or_else(|| info.name().to_string());
-        let datatype = if is_jsonb(field) {
-            Type::JSONB
-        } else {
-            info.datatype().clone()
-        };
-        *info = FieldInfo::new(
-            name,
-            info.table_id(),
-            info.column_id(),
-            datatype,
-            info.format(),
-        );
+        if is_jsonb(field) {
+            *info = FieldInfo::new(
+                info.name().to_string(),
+                info.table_id(),
+                info.column_id(),
+                Type::JSONB,
+                info.format(),
+            );
+        }
     }
     Ok(fields)
 }
@@ -88,11 +85,87 @@ fn with_jsonb_version(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
     RecordBatch::try_new(batch.schema(), columns).unwrap_or(batch)
 }
 
-/// Rows of already-computed batches.
-pub fn response(fields: Arc<Vec<FieldInfo>>, batches: Vec<RecordBatch>) -> QueryResponse {
-    let rows_fields = fields.clone();
-    let rows = stream::iter(batches.into_iter().flat_map(move |b| {
-        encode_recordbatch(rows_fields.clone(), with_jsonb_version(b, &rows_fields))
-    }));
-    QueryResponse::new(fields, rows)
+/// The DataRows of one batch.
+pub fn rows(
+    fields: &Arc<Vec<FieldInfo>>,
+    batch: RecordBatch,
+) -> impl Iterator<Item = PgWireResult<DataRow>> + use<> {
+    encode_recordbatch(fields.clone(), with_jsonb_version(batch, fields))
+}
+
+/// Writes COPY rows of one result, batch by batch.
+pub struct CopyWriter {
+    fields: Arc<Vec<FieldInfo>>,
+    encoder: CopyEncoder,
+}
+
+impl CopyWriter {
+    pub fn new(schema: &Schema, format: &CopyFormat) -> PgWireResult<Self> {
+        let fields = Arc::new(fields(schema, &Format::UnifiedText, None)?);
+        let encoder = match format {
+            CopyFormat::Text { delimiter, null } => CopyEncoder::new_text(
+                fields.clone(),
+                CopyTextOptions {
+                    delimiter: delimiter.to_string().into(),
+                    null_string: null.as_str().into(),
+                },
+            ),
+            CopyFormat::Csv {
+                delimiter, null, ..
+            } => CopyEncoder::new_csv(
+                fields.clone(),
+                CopyCsvOptions {
+                    delimiter: delimiter.to_string().into(),
+                    null_string: null.as_str().into(),
+                    ..Default::default()
+                },
+            ),
+        };
+        Ok(Self { fields, encoder })
+    }
+
+    pub fn columns(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The CSV header line, when the COPY asked for one.
+    pub fn header(schema: &Schema, format: &CopyFormat) -> Option<CopyData> {
+        let CopyFormat::Csv {
+            header: true,
+            delimiter,
+            ..
+        } = format
+        else {
+            return None;
+        };
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| csv_quote(f.name(), *delimiter))
+            .collect();
+        Some(CopyData::new(
+            format!("{}\n", names.join(&delimiter.to_string())).into(),
+        ))
+    }
+
+    /// One CopyData per row of `batch`.
+    pub fn rows(&mut self, batch: &RecordBatch) -> PgWireResult<Vec<CopyData>> {
+        let schema = batch.schema();
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            for (col, (array, field)) in batch.columns().iter().zip(schema.fields()).enumerate() {
+                encode_value(&mut self.encoder, array, row, field, &self.fields[col])?;
+            }
+            out.push(self.encoder.take_copy());
+        }
+        Ok(out)
+    }
+}
+
+fn csv_quote(s: &str, delimiter: char) -> String {
+    if s.contains([delimiter, '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }

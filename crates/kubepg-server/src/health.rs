@@ -10,7 +10,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use kubepg_sql::Engine;
+use kubepg_sql::{Engine, Readiness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -57,7 +57,7 @@ pub struct ApiMetrics {
     watch_events: Family<WatchLabels, Counter>,
 }
 
-impl kubepg_kube::live::ApiObserver for ApiMetrics {
+impl kubepg_sql::observe::ApiObserver for ApiMetrics {
     fn response(&self, cluster: &str, resource: &str, status: u16, bytes: u64) {
         self.responses
             .get_or_create(&ApiLabels {
@@ -194,6 +194,12 @@ impl Default for Metrics {
     }
 }
 
+impl kubepg_sql::observe::EngineObserver for Metrics {
+    fn notifications_dropped(&self, n: u64) {
+        self.notifications_dropped.inc_by(n);
+    }
+}
+
 impl Metrics {
     pub fn record_statement(&self, outcome: &str, seconds: f64) {
         self.statements
@@ -213,21 +219,17 @@ impl Metrics {
         // Tables come and go (idle stop, eviction): the gauges show the cache as it is now.
         self.cache_objects.clear();
         self.cache_bytes.clear();
-        for table in engine.pool().watch.tables() {
+        for entry in engine.cache_entries() {
             let labels = ResourceLabels {
-                cluster: table.key.cluster.clone(),
-                resource: if table.key.group.is_empty() {
-                    table.key.plural.clone()
-                } else {
-                    format!("{}.{}", table.key.plural, table.key.group)
-                },
+                cluster: entry.cluster,
+                resource: entry.resource,
             };
             self.cache_objects
                 .get_or_create(&labels)
-                .set(table.objects as i64);
+                .set(entry.objects as i64);
             self.cache_bytes
                 .get_or_create(&labels)
-                .set(table.bytes as i64);
+                .set(entry.bytes as i64);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -285,25 +287,13 @@ async fn answer(
 
 /// Ready once a cluster of the default scope answers discovery (from the shared cache).
 async fn ready(engine: &Engine) -> (StatusCode, String) {
-    let scope = engine.pool().default_scope().to_vec();
-    let (_, clusters) = engine
-        .discover(&scope, kubepg_sql::engine::Discovery::Cached)
-        .await;
-    let answering: Vec<&str> = clusters
-        .iter()
-        .filter(|c| c.in_scope && c.error.is_none())
-        .map(|c| c.name.as_str())
-        .collect();
-    if answering.is_empty() {
-        let errors: Vec<String> = clusters
-            .iter()
-            .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.name)))
-            .collect();
-        (
+    match engine.readiness().await {
+        Readiness::Ready(answering) => {
+            (StatusCode::OK, format!("ready: {}\n", answering.join(", ")))
+        }
+        Readiness::Unready(errors) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no cluster answers: {}\n", errors.join("; ")),
-        )
-    } else {
-        (StatusCode::OK, format!("ready: {}\n", answering.join(", ")))
+        ),
     }
 }

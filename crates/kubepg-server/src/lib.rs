@@ -1,25 +1,21 @@
 //! kubepg's PostgreSQL front door: every connection gets its own session over the shared engine,
 //! speaking the simple and extended query protocols with pg_catalog for client tools.
 //!
-//! [`Server`] accepts connections; per connection, [`handler::Connection`] authenticates
-//! ([`auth`]), makes the session for the database the client named, and answers queries
-//! ([`encode`] turns results into rows, [`errors`] gives every failure its SQLSTATE).
+//! [`Server`] accepts connections; per connection, [`startup`] refuses or authenticates
+//! ([`auth`]), [`connection`] makes the session for the database the client named, and
+//! [`pipeline`] hands its statements to the engine's pipeline and streams what comes out
+//! ([`encode`] turns batches into rows, [`errors`] gives every failure its SQLSTATE), all in the
+//! message loop of [`socket`].
 
 pub mod auth;
-mod catalog_types;
-mod compat;
-mod copy;
+mod connection;
 mod encode;
 mod errors;
-mod handler;
 pub mod health;
 mod idle;
-mod information_schema;
-mod listen;
-mod names;
-mod rewrite;
-mod settings;
+mod pipeline;
 mod socket;
+mod startup;
 mod statement_log;
 pub mod tls;
 
@@ -171,7 +167,7 @@ impl Server {
                         } else {
                             metrics.connections.inc();
                         }
-                        let conn = handler::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, permit.is_err());
+                        let conn = connection::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, permit.is_err());
                         let active = metrics.clone();
                         let tls = tls.clone();
                         let idle_timeout = config.idle_timeout;
@@ -213,7 +209,7 @@ impl Server {
 async fn serve_socket(
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
-    conn: handler::Connection,
+    conn: connection::Connection,
     peer: SocketAddr,
     idle_timeout: Option<Duration>,
 ) {

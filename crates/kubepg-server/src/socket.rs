@@ -7,10 +7,11 @@
 //! transaction (as PostgreSQL does), and on the idle-session timeout.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers,
+    ClientInfo, ErrorHandler, NoopHandler, PgWireConnectionState,
 };
 use datafusion_postgres::pgwire::messages::response::{NotificationResponse, TransactionStatus};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -18,10 +19,11 @@ use datafusion_postgres::pgwire::tokio::TlsAcceptor;
 use datafusion_postgres::pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
-use crate::handler::{Connection, PreparedStatement};
-use crate::listen::Notification;
+use crate::connection::Connection;
+use crate::errors::ErrorMapping;
+use crate::pipeline::PreparedStatement;
+use kubepg_sql::pipeline::Notification;
 
 /// How long a client may take from connecting to being authenticated, as pgwire allows.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,11 +56,17 @@ pub async fn serve(
     let Some(mut socket) = negotiated else {
         return Ok(());
     };
-    let activity = conn.activity();
-    let mut notifications = conn.notifications();
-    let (startup_handler, queries, cancel) = conn.handlers();
-    let copy = conn.copy_handler();
-    let errors = conn.error_handler();
+    let Connection {
+        startup: startup_handler,
+        queries,
+        cancel,
+        mut notifications,
+        activity,
+        metrics,
+    } = conn;
+    let queries = Arc::new(queries);
+    // kubepg serves no COPY FROM: pgwire's no-op copy handler refuses it.
+    let copy = Arc::new(NoopHandler);
 
     // Whether the last message the client sent ends an exchange (a simple query, a Sync, a
     // startup message): between Parse/Bind/Execute and their Sync, pgwire's state is already
@@ -77,7 +85,7 @@ pub async fn serve(
             biased;
             message = socket.next() => Next::Message(message),
             () = &mut startup, if starting => Next::Stop,
-            Some(n) = recv(&mut notifications), if idle => Next::Notify(n),
+            Some(n) = notifications.recv(), if idle => Next::Notify(n),
             () = activity.idle_for(idle_timeout.unwrap_or_default()), if idle_timeout.is_some() && !starting => {
                 tracing::info!(%peer, seconds = idle_timeout.unwrap_or_default().as_secs(), "closing an idle connection");
                 Next::Stop
@@ -105,17 +113,15 @@ pub async fn serve(
                 )
                 .await
                 {
-                    errors.on_error(&socket, &mut e);
+                    ErrorMapping.on_error(&socket, &mut e);
                     process_error(&mut socket, e, extended_protocol).await?;
                 }
             }
             Next::Notify(first) => {
                 let (pid, _) = socket.pid_and_secret_key();
                 let mut pending = vec![first];
-                if let Some(rx) = notifications.as_mut() {
-                    while let Ok(n) = rx.try_recv() {
-                        pending.push(n);
-                    }
+                while let Ok(n) = notifications.try_recv() {
+                    pending.push(n);
                 }
                 let sent = pending.len() as u64;
                 let write = async {
@@ -135,17 +141,9 @@ pub async fn serve(
                         break;
                     }
                 }
-                conn.metrics().notifications.inc_by(sent);
+                metrics.notifications.inc_by(sent);
             }
         }
     }
     Ok(())
-}
-
-/// The next notification; pending forever when the connection has none to give.
-async fn recv(notifications: &mut Option<mpsc::Receiver<Notification>>) -> Option<Notification> {
-    match notifications {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
 }

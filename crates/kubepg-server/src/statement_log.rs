@@ -1,38 +1,17 @@
 //! The record of every statement, executed or refused: one structured log line (SQL user, the
 //! Kubernetes identity its session acts as, client address, database, clusters, the statement,
 //! duration, rows, outcome) and the
-//! statement metrics. String literals are masked in the logged statement, so that a token or
-//! password a client filters on does not reach the logs.
+//! statement metrics. The statement is logged as the pipeline masks it
+//! ([`kubepg_sql::pipeline::mask`]), so that a token or password a client filters on does not
+//! reach the logs.
 
 use std::net::SocketAddr;
-use std::ops::ControlFlow;
 use std::time::Instant;
 
-use datafusion::sql::sqlparser::ast::{Expr, Statement, Value, visit_expressions_mut};
 use datafusion_postgres::pgwire::api::{ClientInfo, METADATA_DATABASE, METADATA_USER};
 use datafusion_postgres::pgwire::error::PgWireError;
 
 use crate::health::Metrics;
-
-/// `statement` as logged: its text with every string literal replaced by `'***'`.
-pub fn masked(statement: &Statement) -> String {
-    let mut statement = statement.clone();
-    let _ = visit_expressions_mut(&mut statement, |expr| {
-        if let Expr::Value(v) = expr
-            && matches!(
-                v.value,
-                Value::SingleQuotedString(_)
-                    | Value::DoubleQuotedString(_)
-                    | Value::EscapedStringLiteral(_)
-                    | Value::DollarQuotedString(_)
-            )
-        {
-            v.value = Value::SingleQuotedString("***".into());
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    statement.to_string()
-}
 
 /// Where a statement ran and what it was.
 pub struct Logged<'a> {
@@ -71,24 +50,4 @@ pub fn record<C: ClientInfo + ?Sized>(
         outcome,
         "statement"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    use super::*;
-
-    #[test]
-    fn string_literals_are_masked_and_the_rest_kept() {
-        let sql = "SELECT name FROM secrets WHERE data->>'token' = 'hunter2' AND generation > 3";
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .unwrap()
-            .remove(0);
-        assert_eq!(
-            masked(&statement),
-            "SELECT name FROM secrets WHERE data ->> '***' = '***' AND generation > 3"
-        );
-    }
 }

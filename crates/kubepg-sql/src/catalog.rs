@@ -1,6 +1,7 @@
-//! Which tables a session sees and what each name means: resource plurals (the union over the
-//! clusters in scope), `plural.group` where plurals collide, singular and short-name aliases, the
-//! `containers` table, and kubepg's own tables in schema `kubepg`.
+//! Which tables a session sees and what each name means: every cluster's discovery (from the
+//! pool's shared cache) and its status, resource plurals (the union over the clusters in
+//! scope), `plural.group` where plurals collide, singular and short-name aliases, and the
+//! `containers` table.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -8,10 +9,87 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result;
+use futures::future::join_all;
+use kubepg_kube::discovery::Discovered;
+use kubepg_kube::pool::ClusterPool;
 use kubepg_kube::{ResourceInfo, Source};
 
-use crate::engine::{Discoveries, Discovery, Engine};
+use crate::memo::ScanMemo;
 use crate::table::{KubeTable, Rows, ScanOptions, TableDef};
+
+/// The clusters that answered discovery, each with what it serves.
+pub type Discoveries = Vec<(Arc<dyn Source>, Arc<Discovered>)>;
+
+/// How fresh discovery must be when a session looks at its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// Whatever the cache holds within its TTL.
+    Cached,
+    /// A name was not found: walk again unless a walk just happened.
+    OnMiss,
+}
+
+/// What discovery found for one cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub in_scope: bool,
+    pub resources: Option<usize>,
+    pub error: Option<String>,
+}
+
+/// Every cluster's discovery (from the shared cache) and its status relative to `scope`.
+pub async fn discover(
+    pool: &ClusterPool,
+    scope: &[String],
+    mode: Discovery,
+) -> (Discoveries, Vec<ClusterStatus>) {
+    let results = join_all(pool.sources().iter().map(|s| async move {
+        let d = match mode {
+            Discovery::Cached => pool.discovery.get(s.as_ref()).await,
+            Discovery::OnMiss => pool.discovery.refresh_on_miss(s.as_ref()).await,
+        };
+        (s.clone(), d)
+    }))
+    .await;
+    let mut discovered = Vec::new();
+    let mut status = Vec::new();
+    for (source, result) in results {
+        let name = source.cluster().to_string();
+        let in_scope = scope.contains(&name);
+        match result {
+            Ok(d) => {
+                status.push(ClusterStatus {
+                    name,
+                    in_scope,
+                    resources: Some(d.resources.len()),
+                    error: None,
+                });
+                discovered.push((source, d));
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %name, error = %e, "discovery failed");
+                status.push(ClusterStatus {
+                    name,
+                    in_scope,
+                    resources: None,
+                    error: Some(e.to_string()),
+                });
+            }
+        }
+    }
+    (discovered, status)
+}
+
+/// The tables of a scope, and the discovery status of every cluster.
+pub async fn table_set(
+    pool: &ClusterPool,
+    scope: &[String],
+    mode: Discovery,
+) -> (Arc<TableSet>, Vec<ClusterStatus>) {
+    let (discovered, status) = discover(pool, scope, mode).await;
+    (Arc::new(TableSet::build(&discovered, scope)), status)
+}
 
 /// Groups whose plurals win a bare name over a collision, most important first.
 const GROUP_PRIORITY: &[&str] = &[
@@ -131,7 +209,8 @@ impl TableSet {
 /// a CRD created after the session started is found.
 #[derive(Debug)]
 pub struct KubeSchema {
-    pub engine: Engine,
+    pub pool: Arc<ClusterPool>,
+    pub memo: Arc<ScanMemo>,
     pub tables: RwLock<Arc<TableSet>>,
     pub options: ScanOptions,
 }
@@ -151,10 +230,7 @@ impl SchemaProvider for KubeSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let mut def = self.current().get(name);
         if def.is_none() {
-            let (fresh, _) = self
-                .engine
-                .table_set(&self.options.scope, Discovery::OnMiss)
-                .await;
+            let (fresh, _) = table_set(&self.pool, &self.options.scope, Discovery::OnMiss).await;
             def = fresh.get(name);
             if let Ok(mut t) = self.tables.write() {
                 *t = fresh;
@@ -164,8 +240,8 @@ impl SchemaProvider for KubeSchema {
             Arc::new(KubeTable {
                 def,
                 options: self.options.clone(),
-                pool: self.engine.pool().clone(),
-                memo: self.engine.memo().clone(),
+                pool: self.pool.clone(),
+                memo: self.memo.clone(),
             }) as Arc<dyn TableProvider>
         }))
     }

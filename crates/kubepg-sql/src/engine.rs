@@ -1,32 +1,27 @@
-//! The engine shared by every session: the cluster pool, and how a session's DataFusion context
-//! is made over it.
+//! The engine shared by every session: the cluster pool, and how a session is made over it.
+//! Front ends reach the clusters only through the engine's methods (scope names, readiness,
+//! what the watch cache holds), never through the pool itself.
 
 use std::sync::{Arc, RwLock};
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
-use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
-use futures::future::join_all;
-use kubepg_kube::Source;
-use kubepg_kube::discovery::Discovered;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use kubepg_kube::pool::ClusterPool;
 
-use crate::catalog::{KubeSchema, TableSet};
+use crate::catalog::{ClusterStatus, Discovery, KubeSchema, table_set};
 use crate::error::{Error, Result};
-use crate::identity::SessionIdentity;
 use crate::memo::ScanMemo;
-use crate::settings::{Consistency, KubepgSettings};
-use crate::system::{self, ClusterStatus};
+use crate::observe::EngineObserver;
+use crate::pipeline::Listeners;
+use crate::session::{KubeSession, SessionRequest};
+use crate::settings::{Consistency, KubepgSettings, SessionSettings};
+use crate::system;
 use crate::table::ScanOptions;
 use crate::warnings::QueryWarnings;
 
-/// The DataFusion catalog every session's tables live in.
+/// The DataFusion catalog a session's tables live in when the front end names none.
 pub const CATALOG: &str = "kubepg";
 
 /// Engine-wide settings; each session starts from them.
@@ -42,6 +37,8 @@ pub struct EngineConfig {
     pub memory_limit: Option<usize>,
     /// The `kubepg.consistency` every session starts with.
     pub consistency: Consistency,
+    /// Hears what the engine drops (notifications a slow client missed).
+    pub observer: Option<Arc<dyn EngineObserver>>,
 }
 
 impl Default for EngineConfig {
@@ -52,20 +49,9 @@ impl Default for EngineConfig {
             page_size: 500,
             memory_limit: None,
             consistency: Consistency::Live,
+            observer: None,
         }
     }
-}
-
-/// The clusters that answered discovery, each with what it serves.
-pub type Discoveries = Vec<(Arc<dyn Source>, Arc<Discovered>)>;
-
-/// How fresh discovery must be when a session looks at its tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Discovery {
-    /// Whatever the cache holds within its TTL.
-    Cached,
-    /// A name was not found: walk again unless a walk just happened.
-    OnMiss,
 }
 
 #[derive(Debug, Clone)]
@@ -80,13 +66,23 @@ struct Inner {
     memo: Arc<ScanMemo>,
 }
 
-/// One client's session: its DataFusion context and the warnings its queries collect.
-pub struct KubeSession {
-    pub ctx: SessionContext,
-    pub warnings: QueryWarnings,
-    pub scope: Vec<String>,
-    /// Who the session's Kubernetes requests are made as.
-    pub identity: Arc<SessionIdentity>,
+/// Whether the engine can answer: some cluster of the default scope answers discovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// The clusters that answer.
+    Ready(Vec<String>),
+    /// Why each cluster does not.
+    Unready(Vec<String>),
+}
+
+/// One resource the watch cache holds in one cluster, for metrics.
+#[derive(Debug, Clone)]
+pub struct CacheEntry {
+    pub cluster: String,
+    /// `plural`, or `plural.group`.
+    pub resource: String,
+    pub objects: u64,
+    pub bytes: u64,
 }
 
 impl Engine {
@@ -100,132 +96,84 @@ impl Engine {
         }
     }
 
-    /// The batches of cached scans, shared by every session.
-    pub fn memo(&self) -> &Arc<ScanMemo> {
-        &self.inner.memo
-    }
-
-    pub fn pool(&self) -> &Arc<ClusterPool> {
-        &self.inner.pool
-    }
-
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
     }
 
-    /// Every cluster's discovery (from the shared cache) and its status relative to `scope`.
-    pub async fn discover(
-        &self,
-        scope: &[String],
-        mode: Discovery,
-    ) -> (Discoveries, Vec<ClusterStatus>) {
+    /// Every configured cluster's name, in configuration order.
+    pub fn cluster_names(&self) -> Vec<String> {
+        self.inner.pool.names()
+    }
+
+    /// The clusters a scope (a name, comma list, glob or `all`) names.
+    pub fn resolve_scope(&self, scope: &str) -> Result<Vec<String>> {
+        self.inner
+            .pool
+            .resolve_scope(scope)
+            .map_err(|_| Error::UnknownScope(scope.to_string()))
+    }
+
+    /// Whether some cluster of the default scope answers discovery (from the shared cache).
+    pub async fn readiness(&self) -> Readiness {
         let pool = &self.inner.pool;
-        let results = join_all(pool.sources().iter().map(|s| async move {
-            let d = match mode {
-                Discovery::Cached => pool.discovery.get(s.as_ref()).await,
-                Discovery::OnMiss => pool.discovery.refresh_on_miss(s.as_ref()).await,
-            };
-            (s.clone(), d)
-        }))
-        .await;
-        let mut discovered = Vec::new();
-        let mut status = Vec::new();
-        for (source, result) in results {
-            let name = source.cluster().to_string();
-            let in_scope = scope.contains(&name);
-            match result {
-                Ok(d) => {
-                    status.push(ClusterStatus {
-                        name,
-                        in_scope,
-                        resources: Some(d.resources.len()),
-                        error: None,
-                    });
-                    discovered.push((source, d));
-                }
-                Err(e) => {
-                    tracing::warn!(cluster = %name, error = %e, "discovery failed");
-                    status.push(ClusterStatus {
-                        name,
-                        in_scope,
-                        resources: None,
-                        error: Some(e.to_string()),
-                    });
-                }
-            }
+        let scope = pool.default_scope().to_vec();
+        let (_, clusters) = crate::catalog::discover(pool, &scope, Discovery::Cached).await;
+        let answering: Vec<String> = clusters
+            .iter()
+            .filter(|c| c.in_scope && c.error.is_none())
+            .map(|c| c.name.clone())
+            .collect();
+        if answering.is_empty() {
+            Readiness::Unready(
+                clusters
+                    .iter()
+                    .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.name)))
+                    .collect(),
+            )
+        } else {
+            Readiness::Ready(answering)
         }
-        (discovered, status)
     }
 
-    /// The tables of a scope, and the discovery status of every cluster.
-    pub async fn table_set(
-        &self,
-        scope: &[String],
-        mode: Discovery,
-    ) -> (Arc<TableSet>, Vec<ClusterStatus>) {
-        let (discovered, status) = self.discover(scope, mode).await;
-        (Arc::new(TableSet::build(&discovered, scope)), status)
+    /// What the watch cache holds now.
+    pub fn cache_entries(&self) -> Vec<CacheEntry> {
+        self.inner
+            .pool
+            .watch
+            .tables()
+            .into_iter()
+            .map(|t| CacheEntry {
+                resource: if t.key.group.is_empty() {
+                    t.key.plural.clone()
+                } else {
+                    format!("{}.{}", t.key.plural, t.key.group)
+                },
+                cluster: t.key.cluster,
+                objects: t.objects,
+                bytes: t.bytes,
+            })
+            .collect()
     }
 
-    /// A new session over `scope` (a cluster name, comma list, glob, or `all`; `None` is the
-    /// pool's default scope).
-    pub async fn session(&self, scope: Option<&str>) -> Result<KubeSession> {
-        self.session_in(scope, CATALOG, &[]).await
-    }
-
-    /// A session whose tables live in catalog `catalog` (a PostgreSQL front end names it after
-    /// the connection's database), with `siblings` registered as empty catalogs so that catalog
-    /// listings show every database a client could connect to.
-    pub async fn session_in(
-        &self,
-        scope: Option<&str>,
-        catalog: &str,
-        siblings: &[String],
-    ) -> Result<KubeSession> {
-        self.session_as(scope, catalog, siblings, SessionIdentity::default())
-            .await
-    }
-
-    /// [`Engine::session_in`] acting as `identity`: every scan lists as that identity (table
-    /// names still come from the shared discovery, made as kubepg), the session's
-    /// `kubepg.namespaces` starts at the identity's namespaces, and a session that may not read
-    /// the shared watch cache starts `live` whatever the engine's default consistency.
-    pub async fn session_as(
-        &self,
-        scope: Option<&str>,
-        catalog: &str,
-        siblings: &[String],
-        identity: SessionIdentity,
-    ) -> Result<KubeSession> {
-        let identity = Arc::new(identity);
+    /// A new session as `request` describes it.
+    pub async fn session(&self, request: SessionRequest) -> Result<KubeSession> {
+        let identity = Arc::new(request.identity);
         let consistency = if identity.may_read_shared_cache() {
             self.inner.config.consistency
         } else {
             Consistency::Live
         };
         let pool = &self.inner.pool;
-        let scope = match scope {
+        let scope = match &request.scope {
             None => pool.default_scope().to_vec(),
-            Some(s) => pool
-                .resolve_scope(s)
-                .map_err(|_| Error::UnknownScope(s.to_string()))?,
+            Some(s) => self.resolve_scope(s)?,
         };
         let warnings = QueryWarnings::default();
-        let (tables, status) = self.table_set(&scope, Discovery::Cached).await;
-        for s in status.iter().filter(|s| s.in_scope) {
-            if let Some(e) = &s.error {
-                if self.inner.config.strict {
-                    return Err(Error::ClusterUnavailable {
-                        cluster: s.name.clone(),
-                        message: e.clone(),
-                    });
-                }
-                warnings.push(format!("cluster {} is unavailable: {e}", s.name));
-            }
-        }
+        let (tables, status) = table_set(pool, &scope, Discovery::Cached).await;
+        self.check_clusters(&status, &warnings)?;
 
         let config = SessionConfig::new()
-            .with_default_catalog_and_schema(catalog, "public")
+            .with_default_catalog_and_schema(&request.database, "public")
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
@@ -246,7 +194,6 @@ impl Engine {
         let mut ctx = SessionContext::new_with_state(state);
         crate::functions::register(&mut ctx)?;
 
-        let catalog_name = catalog;
         let catalog = MemoryCatalogProvider::new();
         let options = ScanOptions {
             scope: scope.clone(),
@@ -269,98 +216,77 @@ impl Engine {
         catalog.register_schema(
             "public",
             Arc::new(KubeSchema {
-                engine: self.clone(),
+                pool: pool.clone(),
+                memo: self.inner.memo.clone(),
                 tables: RwLock::new(tables),
                 options,
             }),
         )?;
-        ctx.register_catalog(catalog_name, Arc::new(catalog) as Arc<dyn CatalogProvider>);
-        for sibling in siblings.iter().filter(|s| s.as_str() != catalog_name) {
+        ctx.register_catalog(
+            &request.database,
+            Arc::new(catalog) as Arc<dyn CatalogProvider>,
+        );
+        // Every database a client could connect to is listed, as `\l` and DBeaver show them.
+        let mut siblings = self.cluster_names();
+        siblings.push("all".into());
+        siblings.push(request.default_database.clone());
+        for sibling in siblings.iter().filter(|s| **s != request.database) {
             ctx.register_catalog(
                 sibling,
                 Arc::new(MemoryCatalogProvider::new()) as Arc<dyn CatalogProvider>,
             );
         }
+
+        let settings = Arc::new(SessionSettings::new(request.statement_timeout));
+        settings.apply_startup(
+            request
+                .startup
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        crate::dialect::install(&ctx, &request.database, &request.user, &settings)?;
+        settings.attach(&ctx);
         Ok(KubeSession {
             ctx,
             warnings,
             scope,
             identity,
+            settings,
+            transaction: Arc::default(),
+            cursors: Default::default(),
+            listeners: Listeners::new(request.notifications, self.inner.config.observer.clone()),
+            pool: pool.clone(),
         })
     }
-}
 
-/// Schemas may hold the session's catalog list (datafusion-pg-catalog's `pg_catalog` does), a
-/// reference cycle that would keep every closed session's catalogs in memory; emptying the
-/// catalogs when the session ends breaks it.
-impl Drop for KubeSession {
-    fn drop(&mut self) {
-        for name in self.ctx.catalog_names() {
-            if let Some(catalog) = self.ctx.catalog(&name) {
-                for schema in catalog.schema_names() {
-                    let _ = catalog.deregister_schema(&schema, true);
+    /// Clusters of the scope that did not answer discovery: an error when strict, else a
+    /// warning each.
+    fn check_clusters(&self, status: &[ClusterStatus], warnings: &QueryWarnings) -> Result<()> {
+        for s in status.iter().filter(|s| s.in_scope) {
+            if let Some(e) = &s.error {
+                if self.inner.config.strict {
+                    return Err(Error::ClusterUnavailable {
+                        cluster: s.name.clone(),
+                        message: e.clone(),
+                    });
                 }
+                warnings.push(format!("cluster {} is unavailable: {e}", s.name));
             }
         }
+        Ok(())
     }
 }
 
-impl KubeSession {
-    /// Splits `sql` into statements (PostgreSQL dialect).
-    pub fn parse(sql: &str) -> Result<Vec<DfStatement>> {
-        match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
-            Ok(statements) => Ok(statements.into_iter().collect()),
-            Err(e) => {
-                // DataFusion's parser knows fewer statements than PostgreSQL (COPY FROM, GRANT,
-                // VACUUM, ...). Those that PostgreSQL would parse are refused for what they are.
-                if let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-                    for s in statements {
-                        crate::guard::check(&DfStatement::Statement(Box::new(s)))?;
-                    }
-                }
-                Err(Error::DataFusion(e))
-            }
+impl SessionRequest {
+    /// A session of kubepg's own identity over `scope` (`None`: the default scope), named
+    /// like a connection to the default database: what a one-off query asks for.
+    pub fn local(scope: Option<&str>) -> Self {
+        Self {
+            scope: scope.map(String::from),
+            database: CATALOG.into(),
+            default_database: CATALOG.into(),
+            user: "kubepg".into(),
+            ..Default::default()
         }
-    }
-
-    /// Plans one statement after the read-only guard accepted it.
-    pub async fn plan(&self, statement: DfStatement) -> Result<DataFrame> {
-        let plan = self.logical_plan(statement).await?;
-        Ok(self.ctx.execute_logical_plan(plan).await?)
-    }
-
-    /// The logical plan of one statement, after the read-only guard accepted it.
-    pub async fn logical_plan(&self, statement: DfStatement) -> Result<LogicalPlan> {
-        crate::guard::check(&statement)?;
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .verify_plan(&plan)?;
-        Ok(plan)
-    }
-
-    /// Plans every statement of `sql` in order and returns the last one's DataFrame (earlier
-    /// statements only take effect through planning, e.g. SET).
-    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let mut last = None;
-        for statement in Self::parse(sql)? {
-            last = Some(self.plan(statement).await?);
-        }
-        match last {
-            Some(df) => Ok(df),
-            None => Ok(self.ctx.read_empty()?),
-        }
-    }
-
-    pub fn take_warnings(&self) -> Vec<String> {
-        self.warnings.take()
-    }
-
-    /// Whether this session may read kubepg's shared watch cache (cached scans,
-    /// `kubepg.changes`, notifications fed by the cache): see
-    /// [`SessionIdentity::may_read_shared_cache`].
-    pub fn may_read_shared_cache(&self) -> bool {
-        self.identity.may_read_shared_cache()
     }
 }

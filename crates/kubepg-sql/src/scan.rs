@@ -198,23 +198,25 @@ impl ExecutionPlan for KubeScanExec {
         let strict = self.options.strict;
         let clusters = self.targets.len();
 
+        // Everything besides the objects that decides a cached scan's batches: the columns by
+        // name and type (a table's columns can change with its CRD), the request, redaction.
+        let columns: Vec<String> = projected
+            .iter()
+            .map(|c| format!("{}:{:?}", c.name, c.ty))
+            .collect();
+        let shape = format!(
+            "{columns:?}|{:?}|{:?}|{:?}|{:?}|{redact}|{rows:?}",
+            self.pushdown.namespaces, self.pushdown.labels, self.pushdown.fields, self.limit,
+        );
         let mut per_cluster = Vec::new();
         for target in &self.targets {
             // A source that can name its objects' state (the watch cache) gets the batches a
-            // scan with the same request built at the same state.
-            let memo_key = target.source.revision(&target.resource).map(|revision| {
-                format!(
-                    "{}|{}|{:?}|{revision}|{:?}|{:?}|{:?}|{:?}|{:?}|{redact}|{rows:?}",
-                    target.source.cluster(),
-                    self.def.name,
-                    target.resource,
-                    self.pushdown.namespaces,
-                    self.pushdown.labels,
-                    self.pushdown.fields,
-                    self.projection,
-                    self.limit,
-                )
-            });
+            // scan of the same shape built at the same state; revisions are unique across
+            // tables, so they name the cluster and resource too.
+            let memo_key = target
+                .source
+                .revision(&target.resource)
+                .map(|revision| format!("{revision}|{shape}"));
             if let Some(batches) = memo_key.as_deref().and_then(|k| self.memo.get(k)) {
                 let batches: Vec<RecordBatch> = batches.iter().cloned().collect();
                 per_cluster.push(stream::iter(batches.into_iter().map(Ok)).boxed());

@@ -21,21 +21,12 @@ use datafusion::physical_plan::ExecutionPlan;
 use kubepg_kube::WatchCache;
 use kubepg_kube::watch::TableKey;
 
-use crate::catalog::TableSet;
+use crate::catalog::{ClusterStatus, TableSet};
 use crate::columns::{ColType, PG_TYPE_KEY};
 use crate::error::Error;
 use crate::identity::SessionIdentity;
 use crate::redact;
 use crate::table::Rows;
-
-/// What discovery found for one cluster.
-#[derive(Debug, Clone)]
-pub struct ClusterStatus {
-    pub name: String,
-    pub in_scope: bool,
-    pub resources: Option<usize>,
-    pub error: Option<String>,
-}
 
 /// Schema `kubepg` of one session.
 pub fn schema(

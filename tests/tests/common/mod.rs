@@ -2,11 +2,9 @@
 
 //! Running the real `kubepg` binary the way a user does, isolated from the machine it runs on.
 //!
-//! Cargo only gives a test the path of a binary of its own package (`CARGO_BIN_EXE_*`), and
-//! `kubepg` belongs to `kubepg-cli`, so [`kubepg`] builds it with the cargo running the tests,
-//! once per test binary, into the same target directory, and takes its path from cargo's own
-//! build messages. Running the build every time (not only when the file is missing) keeps a
-//! stale binary from being tested; when nothing changed it is a no-op.
+//! [`kubepg`] builds the binary (`kubepg_testkit::build`) once per test binary. Running the build
+//! every time (not only when the file is missing) keeps a stale binary from being tested; when
+//! nothing changed it is a no-op.
 //!
 //! Every run gets its own `HOME` and discovery cache directory and none of the caller's
 //! `KUBECONFIG`/`KUBEPG_*` settings, so one test's on-disk cache never answers another's query.
@@ -25,78 +23,22 @@ pub fn kubepg() -> &'static Path {
     BIN.get_or_init(build_kubepg)
 }
 
+/// Builds the profile this test was built with, into the same target directory, so nothing is
+/// compiled twice; cargo's output stays out of the test's unless the build fails.
 fn build_kubepg() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    // Cargo runs tests with CARGO_MANIFEST_DIR set; prefer it to the compile-time path, which is
-    // another checkout's when a shared target directory holds this test from there.
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-    let manifest = package.join("../Cargo.toml");
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "kubepg-cli", "--bin", "kubepg"])
-        .args(["--message-format", "json-render-diagnostics"])
-        .arg("--manifest-path")
-        .arg(&manifest);
-    // This test runs from `<target>/<profile>/deps/`: build the same profile into the same
-    // target directory, so nothing is compiled twice.
+    // This test runs from `<target>/<profile>/deps/`.
     let exe = std::env::current_exe().expect("the test's own path");
-    if let Some(target) = exe.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()) {
-        cmd.arg("--target-dir").arg(target);
-    }
-    match exe
+    let profile = exe
         .parent()
         .and_then(Path::parent)
         .and_then(Path::file_name)
-        .and_then(OsStr::to_str)
-    {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-        }
-    }
-    // Cargo gives this test process the variables it gives every unit of kubepg-e2e
-    // (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, …). Build scripts such as ring's say
-    // `rerun-if-env-changed` for some of them, so passing them on would make this build and a
-    // plain `cargo build` invalidate each other's artifacts, rebuilding half the tree each time.
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name == "OUT_DIR"
-            || name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || name.starts_with("CARGO_BIN_")
-            || matches!(
-                &*name,
-                "CARGO_CRATE_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "CARGO_RUSTC_CURRENT_DIR"
-            )
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    // Cargo's progress and warnings stay out of the test output unless the build fails.
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .expect("running cargo build -p kubepg-cli");
-    assert!(
-        out.status.success(),
-        "cargo build -p kubepg-cli failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let executable = out
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kubepg")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from));
-    executable.expect("cargo built no kubepg executable")
+        .and_then(OsStr::to_str);
+    let args: &[&str] = match profile {
+        Some("debug") | None => &[],
+        Some("release") => &["--release"],
+        Some(other) => &["--profile", other],
+    };
+    kubepg_testkit::build::build_kubepg(args, Stdio::piped()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What one run of the binary did.
@@ -127,8 +69,8 @@ impl Outcome {
         serde_json::from_str(out).unwrap_or_else(|e| panic!("not a JSON array ({e}):\n{out}"))
     }
 
-    /// Asserts a failed run: exit code 1, nothing on stdout, and `kubepg: ERROR <state>: ` on
-    /// stderr. Returns stderr.
+    /// Asserts a failed run: exit code 1, nothing on stdout, and `ERROR <state>: ` (as a
+    /// PostgreSQL client shows an error) starting a line of stderr. Returns stderr.
     pub fn error(&self, state: &str) -> &str {
         assert_eq!(
             (self.code, self.stdout.as_str()),
@@ -136,7 +78,7 @@ impl Outcome {
             "expected ERROR {state}; stderr:\n{}",
             self.stderr
         );
-        let prefix = format!("kubepg: ERROR {state}: ");
+        let prefix = format!("ERROR {state}: ");
         assert!(
             self.stderr.lines().any(|l| l.starts_with(&prefix)),
             "expected a line starting with {prefix:?} on stderr:\n{}",

@@ -71,6 +71,16 @@ pub struct TableKey {
     pub plural: String,
 }
 
+impl TableKey {
+    pub fn of(source: &dyn Source, resource: &ResourceInfo) -> Self {
+        Self {
+            cluster: source.cluster().to_string(),
+            group: resource.group.clone(),
+            plural: resource.plural.clone(),
+        }
+    }
+}
+
 impl fmt::Display for TableKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.group.is_empty() {
@@ -184,11 +194,7 @@ impl WatchCache {
         source: &Arc<dyn Source>,
         resource: &ResourceInfo,
     ) -> Option<Arc<CachedTable>> {
-        let key = TableKey {
-            cluster: source.cluster().to_string(),
-            group: resource.group.clone(),
-            plural: resource.plural.clone(),
-        };
+        let key = TableKey::of(source.as_ref(), resource);
         let mut tables = lock(&self.shared.tables);
         if let Some(t) = tables.get(&key) {
             t.touch();
@@ -227,11 +233,7 @@ impl WatchCache {
     /// The revision of `resource`'s cached table in `source`'s cluster (see
     /// [`Source::revision`]); `None` when it is not cached or not synced. Starts nothing.
     pub fn revision(&self, source: &Arc<dyn Source>, resource: &ResourceInfo) -> Option<u64> {
-        let key = TableKey {
-            cluster: source.cluster().to_string(),
-            group: resource.group.clone(),
-            plural: resource.plural.clone(),
-        };
+        let key = TableKey::of(source.as_ref(), resource);
         lock(&self.shared.tables)
             .get(&key)
             .and_then(|t| t.revision())
@@ -487,14 +489,10 @@ impl Iterator for CachedPages {
     type Item = Result<Page>;
 
     fn next(&mut self) -> Option<Result<Page>> {
-        let remaining = self
-            .request
-            .limit
-            .map_or(u64::MAX, |limit| limit.saturating_sub(self.emitted));
-        if remaining == 0 {
+        let want = self.request.next_page_len(self.emitted, self.page_size);
+        if want == 0 {
             return None;
         }
-        let want = usize::try_from(remaining).map_or(self.page_size, |r| r.min(self.page_size));
         let mut objects = Vec::new();
         let mut bytes = 0;
         while objects.len() < want {

@@ -1,0 +1,31 @@
+//! The PostgreSQL dialect of a session: what clients' catalog queries read (`pg_catalog` from
+//! datafusion-pg-catalog with kubepg's corrections, `information_schema` as PostgreSQL spells
+//! it) and the functions where kubepg answers as PostgreSQL does. One file per family.
+
+pub mod functions;
+mod information_schema;
+mod pg_catalog;
+pub mod types;
+
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+
+use crate::error::Result;
+use crate::settings::SessionSettings;
+
+/// Installs the dialect in `ctx`, whose tables live in catalog `catalog`, for SQL user `user`.
+pub fn install(
+    ctx: &SessionContext,
+    catalog: &str,
+    user: &str,
+    settings: &Arc<SessionSettings>,
+) -> Result<()> {
+    setup_pg_catalog(ctx, catalog, EmptyContextProvider).map_err(|e| *e)?;
+    pg_catalog::install(ctx, catalog, settings.clone())?;
+    information_schema::install(ctx, catalog)?;
+    functions::register(ctx, user, settings.clone());
+    Ok(())
+}

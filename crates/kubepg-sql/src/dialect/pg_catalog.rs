@@ -1,0 +1,279 @@
+//! kubepg's corrections to datafusion-pg-catalog's `pg_catalog`, as a wrapping schema:
+//! - `pg_attribute`: it derives `atttypid` from the Arrow type alone, so kubepg's JSON columns
+//!   (Utf8 marked `jsonb` in the field metadata) would be `text` to psql's `\d`, pgjdbc's
+//!   `getColumns` and DBeaver, while their results say `jsonb`;
+//! - `pg_settings`: the session's settings registry, which `SHOW ALL` and `current_setting()`
+//!   read too (pgjdbc reads `max_index_keys` here before answering `getImportedKeys`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, StringArray, new_null_array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use crate::columns::PG_TYPE_KEY;
+use crate::settings::SessionSettings;
+
+/// Replaces the `pg_catalog` schema of `catalog` with the corrected one.
+pub fn install(ctx: &SessionContext, catalog: &str, settings: Arc<SessionSettings>) -> Result<()> {
+    let provider = ctx
+        .catalog(catalog)
+        .ok_or_else(|| DataFusionError::Plan(format!("no catalog {catalog}")))?;
+    let inner = provider
+        .schema("pg_catalog")
+        .ok_or_else(|| DataFusionError::Plan("pg_catalog is not set up".into()))?;
+    provider.register_schema(
+        "pg_catalog",
+        Arc::new(PgCatalog {
+            inner,
+            home: Arc::downgrade(&provider),
+            settings,
+        }),
+    )?;
+    Ok(())
+}
+
+#[derive(Debug)]
+struct PgCatalog {
+    inner: Arc<dyn SchemaProvider>,
+    /// The session's own catalog, whose tables carry the column metadata (weak: it owns this).
+    home: Weak<dyn datafusion::catalog::CatalogProvider>,
+    settings: Arc<SessionSettings>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let table = self.inner.table(name).await?;
+        if name == "pg_settings"
+            && let Some(table) = table
+        {
+            return Ok(Some(self.pg_settings(table.schema())?));
+        }
+        if name != "pg_attribute" {
+            return Ok(table);
+        }
+        let (Some(attribute), Some(class), Some(namespace)) = (
+            table,
+            self.inner.table("pg_class").await?,
+            self.inner.table("pg_namespace").await?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(PgAttribute {
+            attribute,
+            class,
+            namespace,
+            home: self.home.clone(),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+impl PgCatalog {
+    /// `pg_settings` with the shape datafusion-pg-catalog gives it and the session's values.
+    fn pg_settings(&self, schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+        let rows = self.settings.rows();
+        let text = |f: &dyn Fn(&crate::settings::SettingRow) -> Option<String>| -> ArrayRef {
+            Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+        };
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let column = match field.name().as_str() {
+                    "name" => text(&|r| Some(r.name.clone())),
+                    "setting" => text(&|r| Some(r.setting.clone())),
+                    "unit" => text(&|r| r.unit.map(String::from)),
+                    "category" => text(&|r| Some(r.category.clone())),
+                    "short_desc" => text(&|r| Some(r.description.clone())),
+                    "context" => text(&|r| Some(r.context.to_string())),
+                    "vartype" => text(&|r| Some(r.vartype.to_string())),
+                    "source" => text(&|r| Some(r.source.to_string())),
+                    "boot_val" => text(&|r| Some(r.boot_val.clone())),
+                    "reset_val" => text(&|r| Some(r.reset_val.clone())),
+                    _ => return Ok(new_null_array(field.data_type(), rows.len())),
+                };
+                cast(&column, field.data_type())
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[derive(Debug)]
+struct PgAttribute {
+    attribute: Arc<dyn TableProvider>,
+    class: Arc<dyn TableProvider>,
+    namespace: Arc<dyn TableProvider>,
+    home: Weak<dyn datafusion::catalog::CatalogProvider>,
+}
+
+async fn rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+    let plan = table.scan(state, None, &[], None).await?;
+    datafusion::physical_plan::collect(plan, state.task_ctx()).await
+}
+
+fn int64(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name} missing")))?;
+    Ok(
+        cast(column, &datafusion::arrow::datatypes::DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone(),
+    )
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name} missing")))?;
+    let column = cast(column, &datafusion::arrow::datatypes::DataType::Utf8)?;
+    Ok(column
+        .as_string::<i32>()
+        .iter()
+        .map(|s| s.map(String::from))
+        .collect())
+}
+
+impl PgAttribute {
+    /// (schema, table, column) of every jsonb column in the session's catalog.
+    async fn jsonb_columns(&self) -> Result<HashSet<(String, String, String)>> {
+        let mut out = HashSet::new();
+        let Some(home) = self.home.upgrade() else {
+            return Ok(out);
+        };
+        for schema_name in home.schema_names() {
+            let Some(schema) = home.schema(&schema_name) else {
+                continue;
+            };
+            if schema_name == "pg_catalog" {
+                continue;
+            }
+            for table_name in schema.table_names() {
+                let Some(table) = schema.table(&table_name).await? else {
+                    continue;
+                };
+                for field in table.schema().fields() {
+                    if field
+                        .metadata()
+                        .get(PG_TYPE_KEY)
+                        .is_some_and(|t| t == "jsonb")
+                    {
+                        out.insert((
+                            schema_name.clone(),
+                            table_name.clone(),
+                            field.name().clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn corrected(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let jsonb = self.jsonb_columns().await?;
+        let mut namespaces = HashMap::new();
+        for batch in rows(&self.namespace, state).await? {
+            let oids = int64(&batch, "oid")?;
+            for (oid, name) in oids.iter().zip(strings(&batch, "nspname")?) {
+                if let (Some(oid), Some(name)) = (oid, name) {
+                    namespaces.insert(oid, name);
+                }
+            }
+        }
+        let mut relations = HashMap::new();
+        for batch in rows(&self.class, state).await? {
+            let oids = int64(&batch, "oid")?;
+            let spaces = int64(&batch, "relnamespace")?;
+            for ((oid, space), name) in oids
+                .iter()
+                .zip(spaces.iter())
+                .zip(strings(&batch, "relname")?)
+            {
+                if let (Some(oid), Some(space), Some(name)) = (oid, space, name)
+                    && let Some(schema) = namespaces.get(&space)
+                {
+                    relations.insert(oid, (schema.clone(), name));
+                }
+            }
+        }
+        let text = i64::from(postgres_types::Type::TEXT.oid());
+        let json = i64::from(postgres_types::Type::JSONB.oid());
+        let mut out = Vec::new();
+        for batch in rows(&self.attribute, state).await? {
+            let relids = int64(&batch, "attrelid")?;
+            let names = strings(&batch, "attname")?;
+            let types = int64(&batch, "atttypid")?;
+            let corrected: Int64Array = types
+                .iter()
+                .zip(relids.iter())
+                .zip(names)
+                .map(|((typ, relid), name)| {
+                    match (typ, relid.and_then(|r| relations.get(&r)), name) {
+                        (Some(t), Some((schema, table)), Some(name))
+                            if t == text
+                                && jsonb.contains(&(
+                                    schema.clone(),
+                                    table.clone(),
+                                    name.clone(),
+                                )) =>
+                        {
+                            Some(json)
+                        }
+                        (typ, _, _) => typ,
+                    }
+                })
+                .collect();
+            let index = batch.schema().index_of("atttypid")?;
+            let original = batch.column(index).data_type().clone();
+            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+            columns[index] = cast(&(Arc::new(corrected) as ArrayRef), &original)?;
+            out.push(RecordBatch::try_new(batch.schema(), columns)?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl TableProvider for PgAttribute {
+    fn schema(&self) -> SchemaRef {
+        self.attribute.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.attribute.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batches = self.corrected(state).await?;
+        MemTable::try_new(self.schema(), vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}

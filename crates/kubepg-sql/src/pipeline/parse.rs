@@ -1,0 +1,373 @@
+//! Parsing as PostgreSQL clients need it: datafusion-pg-catalog's compatibility parser (which
+//! knows the catalog queries of psql, pgjdbc and DBeaver) with kubepg's rewrites of what
+//! DataFusion cannot plan as written, and `MOVE`, which sqlparser does not know.
+//!
+//! pgjdbc asks `typinput = 'pg_catalog.array_in'::regproc` to tell array types apart. In
+//! datafusion-pg-catalog `pg_type.typinput` holds the function's name, while its rule turns the
+//! `::regproc` literal into a `pg_proc` oid, so the comparison fails to cast for every type. The
+//! comparison is made by name instead, which is what the oid comparison means.
+//!
+//! DataFusion plans a correlated scalar subquery only when it aggregates (pgjdbc's
+//! `getTypeInfo` filters on `(SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)`).
+//! The subquery's value is wrapped in `single_row_value()`, an aggregate that is its one value
+//! (NULL of none) and fails with PostgreSQL's 21000 when there is more than one, so the answer
+//! is PostgreSQL's either way.
+//!
+//! A composite's field as `(expr).field` is planned by DataFusion only in bracket form,
+//! `(expr)['field']`; pgjdbc's key and index queries use the dot form.
+
+use std::ops::ControlFlow;
+use std::sync::LazyLock;
+
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, SelectItem, SetExpr,
+    Statement, Subscript, Value, ValueWithSpan, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use crate::dialect::functions::SINGLE_ROW_VALUE;
+use crate::error::{Error, Result};
+use crate::sqlstate::SqlState;
+
+/// Built once: it compiles its table of known client queries.
+static PARSER: LazyLock<PostgresCompatibilityParser> =
+    LazyLock::new(PostgresCompatibilityParser::new);
+
+/// The statements of `sql`, rewritten for DataFusion; an empty list for an empty string.
+pub fn statements(sql: &str) -> Result<Vec<Statement>> {
+    let (sql, moves) = moves_as_fetches(sql);
+    let parsed = match PARSER.parse(&prepare(&sql)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            refuse_datafusion_statements(&sql)?;
+            return Err(parse_error(e));
+        }
+    };
+    Ok(parsed
+        .into_iter()
+        .enumerate()
+        .map(|(i, statement)| {
+            let mut statement = after_parse(statement);
+            if moves.contains(&i)
+                && let Statement::Fetch { into, .. } = &mut statement
+            {
+                *into = Some(ObjectName::from(vec![Ident::new(
+                    super::cursor::MOVE_MARKER,
+                )]));
+            }
+            statement
+        })
+        .collect())
+}
+
+/// Statements only DataFusion's own parser knows (`CREATE EXTERNAL TABLE`, `COPY … TO` a file
+/// in its syntax) are not PostgreSQL, but they say what they would do: they are refused for
+/// that, by the read-only guard, rather than as a syntax error.
+fn refuse_datafusion_statements(sql: &str) -> Result<()> {
+    if let Ok(statements) = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+        for s in statements {
+            crate::guard::check(&s)?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_error(e: ParserError) -> Error {
+    match e {
+        ParserError::RecursionLimitExceeded => Error::refused(
+            SqlState::StatementTooComplex,
+            "statement too complex: nested too deeply",
+        ),
+        other => Error::refused(SqlState::SyntaxError, other.to_string()),
+    }
+}
+
+/// `MOVE …` statements read as `FETCH …`, and which statements (by position) they are. Only
+/// the MOVE words are replaced in the text, so everything else reaches the parser as written.
+fn moves_as_fetches(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
+    if !sql.to_ascii_lowercase().contains("move") {
+        return (sql.into(), Vec::new());
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+        return (sql.into(), Vec::new());
+    };
+    let mut moves = Vec::new();
+    let mut starts = Vec::new();
+    let mut statement = 0;
+    let mut at_start = true;
+    for t in &tokens {
+        match &t.token {
+            Token::Whitespace(_) => continue,
+            Token::SemiColon => {
+                if !at_start {
+                    statement += 1;
+                }
+                at_start = true;
+                continue;
+            }
+            Token::Word(w)
+                if at_start && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("move") =>
+            {
+                moves.push(statement);
+                starts.push(t.span.start);
+            }
+            _ => {}
+        }
+        at_start = false;
+    }
+    if moves.is_empty() {
+        return (sql.into(), moves);
+    }
+    let mut out = String::with_capacity(sql.len() + moves.len());
+    let (mut line, mut column) = (1u64, 1u64);
+    let mut pending = starts.into_iter().peekable();
+    let mut chars = sql.chars();
+    while let Some(c) = chars.next() {
+        if pending
+            .peek()
+            .is_some_and(|l| l.line == line && l.column == column)
+        {
+            pending.next();
+            out.push_str("FETCH");
+            // The rest of the word MOVE.
+            for _ in 0..3 {
+                chars.next();
+            }
+            column += 4;
+            continue;
+        }
+        out.push(c);
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    (out.into(), moves)
+}
+
+/// The `pg_type` columns that hold a function (regproc) in PostgreSQL.
+const PROC_COLUMNS: &[&str] = &["typinput", "typoutput", "typreceive", "typsend"];
+
+/// `sql` with the rewrites applied, when it needs any; statements are re-rendered only then,
+/// so that datafusion-pg-catalog still recognises the client queries it matches token by token.
+fn prepare(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.to_ascii_lowercase().contains("regproc") {
+        return sql.into();
+    }
+    match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(statements) => statements
+            .into_iter()
+            .map(|s| rewrite(s).to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+            .into(),
+        Err(_) => sql.into(),
+    }
+}
+
+fn rewrite(mut statement: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut statement, |expr| {
+        if let Expr::BinaryOp { left, op, right } = expr
+            && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+            && is_proc_column(left)
+            && let Some(name) = regproc_literal(right)
+        {
+            **right = Expr::Value(Value::SingleQuotedString(name).into());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    statement
+}
+
+/// The rewrites that apply after datafusion-pg-catalog's own rules.
+fn after_parse(statement: Statement) -> Statement {
+    bracket_field_access(aggregate_scalar_subqueries(statement))
+}
+
+fn bracket_field_access(mut statement: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut statement, |expr| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && matches!(root.as_ref(), Expr::Nested(_))
+        {
+            for access in access_chain.iter_mut() {
+                if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                    *access = AccessExpr::Subscript(Subscript::Index {
+                        index: Expr::Value(Value::SingleQuotedString(field.value.clone()).into()),
+                    });
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    statement
+}
+
+/// Wraps the single projected expression of every non-aggregating scalar subquery in
+/// `single_row_value()`.
+fn aggregate_scalar_subqueries(mut statement: Statement) -> Statement {
+    let _ = visit_expressions_mut(&mut statement, |expr| {
+        // ORDER BY … LIMIT picks a row on purpose; aggregating first would change it.
+        if let Expr::Subquery(query) = expr
+            && query.order_by.is_none()
+            && query.limit_clause.is_none()
+            && query.fetch.is_none()
+            && let SetExpr::Select(select) = query.body.as_mut()
+            && select.distinct.is_none()
+            && select.projection.len() == 1
+            && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+            && select.having.is_none()
+            && !select.from.is_empty()
+        {
+            let item = match &mut select.projection[0] {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                _ => return ControlFlow::<()>::Continue(()),
+            };
+            if !matches!(item, Expr::Function(_)) {
+                let inner = std::mem::replace(item, Expr::Value(Value::Null.into()));
+                *item = single_row_value(inner);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    statement
+}
+
+fn single_row_value(arg: Expr) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(SINGLE_ROW_VALUE)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn is_proc_column(expr: &Expr) -> bool {
+    let last = match expr {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => &i.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    PROC_COLUMNS.iter().any(|c| last.eq_ignore_ascii_case(c))
+}
+
+/// `'pg_catalog.array_in'::regproc` → `array_in`.
+fn regproc_literal(expr: &Expr) -> Option<String> {
+    let Expr::Cast {
+        kind: CastKind::DoubleColon | CastKind::Cast,
+        expr,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let type_name = data_type.to_string().to_ascii_lowercase();
+    if type_name.trim_start_matches("pg_catalog.") != "regproc" {
+        return None;
+    }
+    let Expr::Value(ValueWithSpan {
+        value: Value::SingleQuotedString(name),
+        ..
+    }) = expr.as_ref()
+    else {
+        return None;
+    };
+    Some(name.trim_start_matches("pg_catalog.").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regproc_comparison_on_typinput_compares_names() {
+        let sql = "SELECT typinput = 'pg_catalog.array_in'::regproc AS is_array, typname FROM pg_catalog.pg_type WHERE t.typoutput <> 'textout'::regproc";
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            rewrite(statement).to_string(),
+            "SELECT typinput = 'array_in' AS is_array, typname FROM pg_catalog.pg_type WHERE t.typoutput <> 'textout'"
+        );
+    }
+
+    #[test]
+    fn a_correlated_scalar_subquery_aggregates_its_one_value() {
+        let sql = "SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)";
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            aggregate_scalar_subqueries(statement).to_string(),
+            "SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR (SELECT single_row_value(c.relkind = 'c') FROM pg_class c WHERE c.oid = t.typrelid)"
+        );
+    }
+
+    #[test]
+    fn a_composite_field_in_dot_form_becomes_a_bracket_access() {
+        let sql = "SELECT (information_schema._pg_expandarray(i.indkey)).n FROM pg_index i";
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            after_parse(statement).to_string(),
+            "SELECT (information_schema._pg_expandarray(i.indkey))['n'] FROM pg_index i"
+        );
+    }
+
+    #[test]
+    fn move_is_a_fetch_marked_as_a_move_and_only_at_a_statement_start() {
+        let parsed =
+            statements("MOVE FORWARD 5 FROM c; SELECT 'move' AS move; move next in c").unwrap();
+        assert_eq!(parsed.len(), 3);
+        for i in [0, 2] {
+            assert!(
+                matches!(&parsed[i], Statement::Fetch { into: Some(n), .. } if n.to_string() == super::super::cursor::MOVE_MARKER),
+                "{}",
+                parsed[i]
+            );
+        }
+        assert_eq!(parsed[1].to_string(), "SELECT 'move' AS move");
+    }
+
+    #[test]
+    fn too_deep_or_bad_sql_is_refused_with_its_sqlstate() {
+        let deep = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
+        assert_eq!(
+            statements(&deep).unwrap_err().sqlstate(),
+            SqlState::StatementTooComplex
+        );
+        assert_eq!(
+            statements("SELEC 1").unwrap_err().sqlstate(),
+            SqlState::SyntaxError
+        );
+        assert!(statements(" ; ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_regproc_casts_are_left_alone() {
+        let sql = "SELECT 'array_in'::regproc, proname = 'x'::regproc FROM pg_proc";
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        assert_eq!(rewrite(statement.clone()), statement);
+    }
+}

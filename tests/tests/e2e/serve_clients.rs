@@ -1,0 +1,287 @@
+//! Real client libraries against `kubepg serve` over a real API server: psycopg 3 (parameters,
+//! binary results, prepared statements, a server-side cursor, COPY, LISTEN) and pgjdbc
+//! (DatabaseMetaData as DBeaver and Metabase use it, prepared statements past the server-prepare
+//! threshold, LISTEN), and psql printing notifications. The expected rows come from kubectl
+//! against the same API server.
+
+use crate::common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use kubepg_testkit::TestClusters;
+use serde_json::Value;
+
+fn serve(env: &TestClusters) -> common::Server {
+    let kubeconfig = env.kubeconfig();
+    common::server(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "c1",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+    ])
+}
+
+fn kubectl(env: &TestClusters, args: &[&str]) -> String {
+    common::kubectl(&env.kubeconfig(), "c1", args)
+}
+
+/// Names of the pods in `shop`, sorted the way `ORDER BY name` sorts them.
+fn shop_pods(env: &TestClusters) -> Vec<String> {
+    let mut names: Vec<String> = kubectl(
+        env,
+        &[
+            "get",
+            "pods",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
+    )
+    .split_whitespace()
+    .map(String::from)
+    .collect();
+    names.sort();
+    names
+}
+
+fn namespaces(env: &TestClusters) -> usize {
+    kubectl(env, &["get", "namespaces", "-o", "name"])
+        .lines()
+        .count()
+}
+
+/// The interpreter of the virtualenv `scripts/test` installs psycopg into.
+fn python() -> PathBuf {
+    let cache = std::env::var_os("KUBEPG_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kubepg"));
+    let python = cache.join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: scripts/test installs psycopg there",
+        python.display()
+    );
+    python
+}
+
+fn clients_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("clients")
+}
+
+#[test]
+fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
+    let env = TestClusters::shared_seeded();
+    let server = serve(env);
+    let out = Command::new(python())
+        .arg(clients_dir().join("psycopg_check.py"))
+        .arg(format!(
+            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
+            server.port
+        ))
+        .arg(env.kubeconfig())
+        .arg("c1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = shop_pods(env);
+    assert!(expected.len() >= 4, "{expected:?}");
+
+    assert_eq!(got["params"], serde_json::json!(expected));
+    assert_eq!(got["binary"]["name"], expected[0].as_str());
+    assert_eq!(got["binary"]["created_tz"], true);
+    assert!(got["binary"]["labels"].is_object(), "{}", got["binary"]);
+    assert!(got["binary"]["restarts"].is_i64(), "{}", got["binary"]);
+    assert_eq!(got["binary"]["ready_type"], "bool");
+    // text, timestamptz, jsonb, int8, bool
+    assert_eq!(
+        got["binary_types"],
+        serde_json::json!([25, 1184, 3802, 20, 16])
+    );
+    assert_eq!(got["prepared"], serde_json::json!(vec![expected.len(); 7]));
+    assert_eq!(
+        got["server_cursor"],
+        serde_json::json!([&expected[0..2], &expected[2..4]])
+    );
+    assert_eq!(got["server_cursor_columns"], serde_json::json!(["name"]));
+    let copy_rows: Vec<Value> = expected
+        .iter()
+        .map(|n| serde_json::json!([n, "shop"]))
+        .collect();
+    assert_eq!(got["copy_rows"], Value::Array(copy_rows));
+    assert_eq!(
+        got["copy_csv"],
+        format!("name\n{}\n", expected.join("\n")).as_str()
+    );
+    assert_eq!(got["error"], "42P01");
+    assert_eq!(got["after_error"], namespaces(env));
+    assert_eq!(got["server_version"], 160006);
+    let heard = &got["notifies"][0];
+    assert_eq!(heard["channel"], "configmaps/shop", "{got}");
+    assert_eq!(heard["pid"], got["listener_pid"]);
+    assert_eq!(
+        (
+            &heard["payload"]["type"],
+            &heard["payload"]["table"],
+            &heard["payload"]["namespace"],
+            &heard["payload"]["name"],
+        ),
+        (
+            &Value::from("ADDED"),
+            &Value::from("configmaps"),
+            &Value::from("shop"),
+            &Value::from("psycopg-listen")
+        )
+    );
+}
+
+#[test]
+fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
+    let env = TestClusters::shared_seeded();
+    let server = serve(env);
+    let out = Command::new("java")
+        .args(["-cp", "/usr/share/java/postgresql.jar"])
+        .arg(clients_dir().join("JdbcCheck.java"))
+        .arg(format!(
+            "jdbc:postgresql://127.0.0.1:{}/kubepg",
+            server.port
+        ))
+        .args(["kubepg", ""])
+        .arg(env.kubeconfig())
+        .arg("c1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: HashMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once('\t')).collect();
+    let expected = format!("[{}]", shop_pods(env).join(", "));
+
+    assert_eq!(got["product"], "PostgreSQL 16");
+    assert!(got["catalogs"].contains("kubepg"), "{}", got["catalogs"]);
+    assert_eq!(
+        got["schemas"],
+        "[information_schema, kubepg, pg_catalog, public]"
+    );
+    assert_eq!(got["tables_has_pods"], "true");
+    for column in [
+        "name=text",
+        "created=timestamptz",
+        "labels=jsonb",
+        "restarts=int8",
+        "ready=bool",
+    ] {
+        assert!(
+            got["column_types"].contains(column),
+            "{column} in {}",
+            got["column_types"]
+        );
+    }
+    // Kubernetes objects have no primary keys.
+    assert_eq!(got["primary_keys"], "0");
+    assert_eq!(got["type_info_has_jsonb"], "true");
+    assert_eq!(got["type_info_has_text"], "true");
+    for run in 0..7 {
+        assert_eq!(
+            got[format!("prepared_run_{run}").as_str()],
+            expected,
+            "run {run}"
+        );
+    }
+    assert_eq!(got["error"], "42P01");
+    assert_eq!(got["after_error"], namespaces(env).to_string());
+    assert_eq!(got.get("notify_channel"), Some(&"serviceaccounts/shop"));
+    let payload: Value = serde_json::from_str(got["notify_payload"]).unwrap();
+    assert_eq!(
+        (&payload["type"], &payload["namespace"], &payload["name"]),
+        (
+            &Value::from("ADDED"),
+            &Value::from("shop"),
+            &Value::from("jdbc-listen")
+        )
+    );
+}
+
+#[test]
+fn psql_prints_the_notifications_of_a_listened_table() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let env = TestClusters::shared_seeded();
+    let server = serve(env);
+    let mut psql = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .arg(format!(
+            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
+            server.port
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = psql.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(psql.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next_line = |what: &str| {
+        rx.recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("psql printed no {what}"))
+    };
+
+    // A marker row after LISTEN says it has returned, so the change below is heard.
+    writeln!(stdin, "LISTEN \"roles/shop\"; SELECT 'listening';").unwrap();
+    assert_eq!(next_line("marker"), "listening");
+    kubectl(
+        env,
+        &[
+            "create",
+            "role",
+            "psql-listen",
+            "-n",
+            "shop",
+            "--verb=get",
+            "--resource=pods",
+        ],
+    );
+    // psql prints what arrived while it was idle after its next command.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let heard = loop {
+        assert!(Instant::now() < deadline, "psql printed no notification");
+        writeln!(stdin, "SELECT 'tick';").unwrap();
+        let line = next_line("tick");
+        if line.starts_with("Asynchronous notification") {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    kubectl(env, &["delete", "role", "psql-listen", "-n", "shop"]);
+    drop(stdin);
+    psql.wait().unwrap();
+    assert!(
+        heard.starts_with("Asynchronous notification \"roles/shop\" with payload \"{"),
+        "{heard}"
+    );
+    assert!(
+        heard.contains(r#""type":"ADDED""#) && heard.contains(r#""name":"psql-listen""#),
+        "{heard}"
+    );
+}

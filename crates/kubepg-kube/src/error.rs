@@ -66,13 +66,13 @@ pub enum Error {
         message: String,
     },
 
-    /// A table alone needs more memory than the watch cache may hold.
+    /// One resource's objects alone need more memory than the watch cache may hold.
     #[error(
-        "cluster {cluster}: {table} needs more than the watch cache's memory bound ({bytes} bytes > {limit}); raise --watch-memory or query it with kubepg.consistency = 'live'"
+        "cluster {cluster}: {resource} needs more than the watch cache's memory bound ({bytes} bytes > {limit})"
     )]
     CacheFull {
         cluster: String,
-        table: String,
+        resource: String,
         bytes: u64,
         limit: u64,
     },

@@ -8,11 +8,13 @@
 //! [`Identity`] (impersonation); the pool keeps one such source per cluster and identity.
 
 pub mod builtin;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod identity;
 pub mod live;
 pub mod pool;
+pub mod raw;
 pub mod selector;
 pub mod snapshot;
 pub mod source;

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::identity::Identity;
+use crate::raw::RawObject;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::watch::RawObject;
 
 /// What a watch of one resource type yields: kube-runtime's watcher events (`Init`,
 /// `InitApply`, `InitDone` around every full list; `Apply` and `Delete` while watching) over
@@ -105,16 +105,6 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
-    /// How many objects the next page may hold once `emitted` were returned: `page_size`, or
-    /// what the limit leaves; 0 when the list is done. Sources that page through objects they
-    /// hold (snapshots, watch caches) page with it.
-    pub fn next_page_len(&self, emitted: u64, page_size: usize) -> usize {
-        let remaining = self
-            .limit
-            .map_or(u64::MAX, |limit| limit.saturating_sub(emitted));
-        usize::try_from(remaining).map_or(page_size, |r| r.min(page_size))
-    }
-
     /// Whether `object` is one this request selects, evaluated the way the API server does:
     /// the namespace (meaningless for cluster-scoped resources), then the label and field
     /// selectors. Sources that hold objects themselves (snapshots, watch caches) list with it.
@@ -135,6 +125,92 @@ impl ListRequest {
             .and_then(Value::as_object);
         (self.labels.is_empty() || self.labels.matches(labels))
             && (self.fields.is_empty() || self.fields.matches(object))
+    }
+}
+
+/// The pages a LIST of objects a source holds itself (a snapshot's, a watch cache's) returns:
+/// those `request` selects, `page_size` at a time (a live LIST's 500 for 0), up to its limit.
+/// `objects` gives each object, or why it could not be read, with its size in bytes.
+/// `as_requests`: each page counts as an API request, and a LIST that selects nothing is one
+/// empty page, as a cluster would answer; otherwise no page is empty.
+pub fn paginate<I>(
+    objects: I,
+    namespaced: bool,
+    request: ListRequest,
+    stats: Arc<ListStats>,
+    as_requests: bool,
+) -> Paginate<I>
+where
+    I: Iterator<Item = Result<(Value, u64)>>,
+{
+    Paginate {
+        page_size: match request.page_size {
+            0 => 500,
+            n => n as usize,
+        },
+        objects,
+        namespaced,
+        request,
+        stats,
+        as_requests,
+        emitted: 0,
+        pages: 0,
+    }
+}
+
+/// See [`paginate`].
+pub struct Paginate<I> {
+    objects: I,
+    namespaced: bool,
+    page_size: usize,
+    request: ListRequest,
+    stats: Arc<ListStats>,
+    as_requests: bool,
+    emitted: u64,
+    pages: u64,
+}
+
+impl<I> Iterator for Paginate<I>
+where
+    I: Iterator<Item = Result<(Value, u64)>>,
+{
+    type Item = Result<Page>;
+
+    fn next(&mut self) -> Option<Result<Page>> {
+        let remaining = self
+            .request
+            .limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(self.emitted));
+        let want = usize::try_from(remaining).map_or(self.page_size, |r| r.min(self.page_size));
+        if want == 0 {
+            return None;
+        }
+        let mut objects = Vec::new();
+        let mut bytes = 0;
+        while objects.len() < want {
+            match self.objects.next() {
+                None => break,
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok((object, size))) => {
+                    if self.request.selects(self.namespaced, &object) {
+                        bytes += size;
+                        objects.push(object);
+                    }
+                }
+            }
+        }
+        if objects.is_empty() && (self.pages > 0 || !self.as_requests) {
+            return None;
+        }
+        self.pages += 1;
+        self.emitted += objects.len() as u64;
+        if self.as_requests {
+            self.stats.add(&self.stats.requests, 1);
+        }
+        self.stats.add(&self.stats.pages, 1);
+        self.stats.add(&self.stats.objects, objects.len() as u64);
+        self.stats.add(&self.stats.bytes, bytes);
+        Some(Ok(Page { objects }))
     }
 }
 

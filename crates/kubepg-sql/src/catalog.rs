@@ -14,8 +14,9 @@ use kubepg_kube::discovery::Discovered;
 use kubepg_kube::pool::ClusterPool;
 use kubepg_kube::{ResourceInfo, Source};
 
+use crate::definition::{Rows, ScanOptions, TableDef};
 use crate::memo::ScanMemo;
-use crate::table::{KubeTable, Rows, ScanOptions, TableDef};
+use crate::table::KubeTable;
 
 /// The clusters that answered discovery, each with what it serves.
 pub type Discoveries = Vec<(Arc<dyn Source>, Arc<Discovered>)>;

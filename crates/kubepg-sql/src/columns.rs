@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use kubepg_kube::ResourceInfo;
 use serde_json::Value;
 
 /// Field metadata key marking the PostgreSQL type a column should be described as.
@@ -112,7 +111,7 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
-    fn new(name: &str, ty: ColType, get: Getter) -> Self {
+    pub(crate) fn new(name: &str, ty: ColType, get: Getter) -> Self {
         Self {
             name: name.to_string(),
             ty,
@@ -121,7 +120,7 @@ impl ColumnSpec {
         }
     }
 
-    fn with_field(mut self, path: &str) -> Self {
+    pub(crate) fn with_field(mut self, path: &str) -> Self {
         self.field_path = Some(path.to_string());
         self
     }
@@ -133,84 +132,6 @@ impl ColumnSpec {
         }
         field
     }
-}
-
-/// The full column list of a table over resources of one (group, plural).
-pub fn table_columns(resource: &ResourceInfo) -> Vec<ColumnSpec> {
-    use ColType::*;
-    let mut cols = vec![ColumnSpec::new("_cluster", Text, Getter::Cluster)];
-    cols.push(
-        ColumnSpec::new("name", Text, Getter::path("metadata.name")).with_field("metadata.name"),
-    );
-    if resource.namespaced {
-        cols.push(ColumnSpec::new(
-            "namespace",
-            Text,
-            Getter::path("metadata.namespace"),
-        ));
-    }
-    cols.extend([
-        ColumnSpec::new("uid", Text, Getter::path("metadata.uid")),
-        ColumnSpec::new("api_version", Text, Getter::ApiVersion),
-        ColumnSpec::new("kind", Text, Getter::Kind),
-        ColumnSpec::new(
-            "created",
-            Timestamp,
-            Getter::path("metadata.creationTimestamp"),
-        ),
-        ColumnSpec::new(
-            "resource_version",
-            Text,
-            Getter::path("metadata.resourceVersion"),
-        ),
-        ColumnSpec::new("generation", Int, Getter::path("metadata.generation")),
-        ColumnSpec::new("labels", Json, Getter::path("metadata.labels")),
-        ColumnSpec::new("annotations", Json, Getter::path("metadata.annotations")),
-        ColumnSpec::new(
-            "owner_references",
-            Json,
-            Getter::path("metadata.ownerReferences"),
-        ),
-        ColumnSpec::new("finalizers", Json, Getter::path("metadata.finalizers")),
-        ColumnSpec::new(
-            "deleted",
-            Timestamp,
-            Getter::path("metadata.deletionTimestamp"),
-        ),
-    ]);
-    let typed = match &resource.crd {
-        Some(crd) => crate::kinds::crd_columns(crd),
-        None => crate::kinds::typed_columns(&resource.group, &resource.plural),
-    };
-    for c in typed {
-        if !cols.iter().any(|x| x.name == c.name) {
-            cols.push(c);
-        }
-    }
-    let fields = kubepg_kube::builtin::supported_field_paths(&resource.group, &resource.plural);
-    for c in &mut cols {
-        if c.field_path
-            .as_deref()
-            .is_some_and(|p| p != "metadata.name" && !fields.contains(&p))
-        {
-            c.field_path = None;
-        }
-    }
-    for (key, column) in crate::kinds::body_columns(resource) {
-        if !cols.iter().any(|x| x.name == column) {
-            cols.push(ColumnSpec::new(
-                &column,
-                Json,
-                Getter::Path(vec![PathSeg::Key(key)]),
-            ));
-        }
-    }
-    if let Some(c) = crate::kinds::rest_column(resource)
-        && !cols.iter().any(|x| x.name == c.name)
-    {
-        cols.push(c);
-    }
-    cols
 }
 
 pub fn schema_of(columns: &[ColumnSpec]) -> SchemaRef {

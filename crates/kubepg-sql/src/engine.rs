@@ -11,14 +11,13 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use kubepg_kube::pool::ClusterPool;
 
 use crate::catalog::{ClusterStatus, Discovery, KubeSchema, table_set};
+use crate::definition::ScanOptions;
 use crate::error::{Error, Result};
 use crate::memo::ScanMemo;
 use crate::observe::EngineObserver;
-use crate::pipeline::Listeners;
-use crate::session::{KubeSession, SessionRequest};
+use crate::pipeline::{KubeSession, Listeners, SessionRequest};
 use crate::settings::{Consistency, KubepgSettings, SessionSettings};
 use crate::system;
-use crate::table::ScanOptions;
 use crate::warnings::QueryWarnings;
 
 /// The DataFusion catalog a session's tables live in when the front end names none.
@@ -140,7 +139,7 @@ impl Engine {
         self.inner
             .pool
             .watch
-            .tables()
+            .entries()
             .into_iter()
             .map(|t| CacheEntry {
                 resource: if t.key.group.is_empty() {

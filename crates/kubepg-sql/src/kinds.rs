@@ -11,6 +11,83 @@ use crate::columns::{
     with_field,
 };
 
+/// The full column list of a table over resources of one (group, plural).
+pub fn table_columns(resource: &ResourceInfo) -> Vec<ColumnSpec> {
+    let mut cols = vec![ColumnSpec::new("_cluster", Text, Getter::Cluster)];
+    cols.push(
+        ColumnSpec::new("name", Text, Getter::path("metadata.name")).with_field("metadata.name"),
+    );
+    if resource.namespaced {
+        cols.push(ColumnSpec::new(
+            "namespace",
+            Text,
+            Getter::path("metadata.namespace"),
+        ));
+    }
+    cols.extend([
+        ColumnSpec::new("uid", Text, Getter::path("metadata.uid")),
+        ColumnSpec::new("api_version", Text, Getter::ApiVersion),
+        ColumnSpec::new("kind", Text, Getter::Kind),
+        ColumnSpec::new(
+            "created",
+            Timestamp,
+            Getter::path("metadata.creationTimestamp"),
+        ),
+        ColumnSpec::new(
+            "resource_version",
+            Text,
+            Getter::path("metadata.resourceVersion"),
+        ),
+        ColumnSpec::new("generation", Int, Getter::path("metadata.generation")),
+        ColumnSpec::new("labels", Json, Getter::path("metadata.labels")),
+        ColumnSpec::new("annotations", Json, Getter::path("metadata.annotations")),
+        ColumnSpec::new(
+            "owner_references",
+            Json,
+            Getter::path("metadata.ownerReferences"),
+        ),
+        ColumnSpec::new("finalizers", Json, Getter::path("metadata.finalizers")),
+        ColumnSpec::new(
+            "deleted",
+            Timestamp,
+            Getter::path("metadata.deletionTimestamp"),
+        ),
+    ]);
+    let typed = match &resource.crd {
+        Some(crd) => crd_columns(crd),
+        None => typed_columns(&resource.group, &resource.plural),
+    };
+    for c in typed {
+        if !cols.iter().any(|x| x.name == c.name) {
+            cols.push(c);
+        }
+    }
+    let fields = kubepg_kube::builtin::supported_field_paths(&resource.group, &resource.plural);
+    for c in &mut cols {
+        if c.field_path
+            .as_deref()
+            .is_some_and(|p| p != "metadata.name" && !fields.contains(&p))
+        {
+            c.field_path = None;
+        }
+    }
+    for (key, column) in body_columns(resource) {
+        if !cols.iter().any(|x| x.name == column) {
+            cols.push(ColumnSpec::new(
+                &column,
+                Json,
+                Getter::Path(vec![PathSeg::Key(key)]),
+            ));
+        }
+    }
+    if let Some(c) = rest_column(resource)
+        && !cols.iter().any(|x| x.name == c.name)
+    {
+        cols.push(c);
+    }
+    cols
+}
+
 /// Typed columns of a built-in resource, by API group and plural.
 pub fn typed_columns(group: &str, plural: &str) -> Vec<ColumnSpec> {
     match (group, plural) {

@@ -23,10 +23,10 @@ use kubepg_kube::{ListRequest, ResourceInfo, Source};
 
 use crate::containers;
 use crate::convert::Converter;
+use crate::definition::{Rows, ScanOptions, TableDef};
 use crate::memo::ScanMemo;
 use crate::pushdown::Pushdown;
 use crate::redact;
-use crate::table::{Rows, ScanOptions, TableDef};
 use crate::warnings::QueryWarnings;
 
 /// One cluster a scan reads, with the resource as that cluster serves it.

@@ -19,14 +19,14 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use kubepg_kube::WatchCache;
-use kubepg_kube::watch::TableKey;
+use kubepg_kube::watch::ResourceKey;
 
 use crate::catalog::{ClusterStatus, TableSet};
 use crate::columns::{ColType, PG_TYPE_KEY};
+use crate::definition::Rows;
 use crate::error::Error;
 use crate::identity::SessionIdentity;
 use crate::redact;
-use crate::table::Rows;
 
 /// Schema `kubepg` of one session.
 pub fn schema(
@@ -89,7 +89,7 @@ fn sql_names(tables: &TableSet) -> HashMap<(String, String), String> {
         .collect()
 }
 
-fn sql_name(names: &HashMap<(String, String), String>, key: &TableKey) -> String {
+fn sql_name(names: &HashMap<(String, String), String>, key: &ResourceKey) -> String {
     names
         .get(&(key.group.clone(), key.plural.clone()))
         .cloned()
@@ -170,8 +170,8 @@ impl TableProvider for WatchTables {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         shared_cache_allowed(&self.identity, "tables")?;
-        let rows = self.cache.tables();
-        let int = |f: &dyn Fn(&kubepg_kube::watch::TableStatus) -> u64| -> ArrayRef {
+        let rows = self.cache.entries();
+        let int = |f: &dyn Fn(&kubepg_kube::watch::ResourceStatus) -> u64| -> ArrayRef {
             Arc::new(Int64Array::from(
                 rows.iter()
                     .map(|r| i64::try_from(f(r)).unwrap_or(i64::MAX))
@@ -230,7 +230,7 @@ impl WatchChanges {
 
     fn object(&self, change: &kubepg_kube::watch::Change) -> String {
         let json = String::from_utf8_lossy(&change.object);
-        if self.show_secrets || !redact::is_secret(&change.table.group, &change.table.plural) {
+        if self.show_secrets || !redact::is_secret(&change.key.group, &change.key.plural) {
             return json.into_owned();
         }
         match serde_json::from_str(&json) {
@@ -270,8 +270,8 @@ impl TableProvider for WatchChanges {
             Self::schema_ref(),
             vec![
                 timestamps(rows.iter().map(|r| micros(r.time)).collect()),
-                column(&|r| Some(r.table.cluster.clone())),
-                column(&|r| Some(sql_name(&self.names, &r.table))),
+                column(&|r| Some(r.key.cluster.clone())),
+                column(&|r| Some(sql_name(&self.names, &r.key))),
                 column(&|r| Some(r.kind.as_str().to_string())),
                 column(&|r| (!r.namespace.is_empty()).then(|| r.namespace.clone())),
                 column(&|r| Some(r.name.clone())),

@@ -1,11 +1,11 @@
 //! The watch cache: per (cluster, resource type), the objects kept current by the source's
 //! watch, shared by every session of a server.
 //!
-//! A table is started by the first query that reads it in `cached` consistency (that query waits
-//! for the first list), and stopped after it has been idle for a while. Objects are held as the
-//! JSON bytes the server sent ([`RawObject`]), not as parsed trees; the bytes of all tables are
-//! bounded by [`WatchConfig::memory_limit`], and the least recently used tables are dropped to
-//! stay under it. Every change a watch applies is published on the table's broadcast channel
+//! A resource is cached from the first list that asks the cache for it (that list waits for the
+//! watch's first list), and dropped after nothing has read it for a while. Objects are held as
+//! the JSON bytes the server sent ([`RawObject`]), not as parsed trees; the bytes of all cached
+//! resources are bounded by [`WatchConfig::memory_limit`], and the least recently used are
+//! dropped to stay under it. Every change a watch applies is published on the resource's channel
 //! ([`WatchCache::subscribe`]) and kept in a change log bounded by count and age
 //! ([`WatchCache::changes`]).
 //!
@@ -13,8 +13,7 @@
 //! answered from it, with selectors evaluated the way the API server evaluates them. A source
 //! that cannot watch (a snapshot) is its own cache.
 
-mod raw;
-mod table;
+mod entry;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -28,20 +27,20 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-pub use raw::RawObject;
-pub use table::CachedTable;
+pub use crate::raw::RawObject;
+pub use entry::CachedResource;
 
 use crate::selector::FieldOp;
-use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchOptions};
+use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchOptions, paginate};
 use crate::{Error, Result};
 
 /// How much the cache holds and for how long.
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
-    /// Bytes of cached objects across all tables; least recently used tables are dropped to
+    /// Bytes of cached objects across all entries; least recently used entries are dropped to
     /// stay under it.
     pub memory_limit: u64,
-    /// A table no query has read for this long stops watching and is dropped.
+    /// A cached resource nothing has read for this long stops watching and is dropped.
     pub idle: Duration,
     /// Changes kept in the change log.
     pub changes_max: usize,
@@ -62,16 +61,16 @@ impl Default for WatchConfig {
     }
 }
 
-/// Which table: a resource type (by group and plural) of one cluster.
+/// Which cached resource: a resource type (by group and plural) of one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TableKey {
+pub struct ResourceKey {
     pub cluster: String,
     /// Empty for the core group.
     pub group: String,
     pub plural: String,
 }
 
-impl TableKey {
+impl ResourceKey {
     pub fn of(source: &dyn Source, resource: &ResourceInfo) -> Self {
         Self {
             cluster: source.cluster().to_string(),
@@ -81,7 +80,7 @@ impl TableKey {
     }
 }
 
-impl fmt::Display for TableKey {
+impl fmt::Display for ResourceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.group.is_empty() {
             write!(f, "{}/{}", self.cluster, self.plural)
@@ -109,12 +108,13 @@ impl ChangeKind {
     }
 }
 
-/// One change a watch applied to a cached table.
+/// One change a watch applied to a cached entry.
 #[derive(Debug, Clone)]
 pub struct Change {
     /// When the cache applied it.
     pub time: SystemTime,
-    pub table: Arc<TableKey>,
+    /// Which resource of which cluster.
+    pub key: Arc<ResourceKey>,
     pub kind: ChangeKind,
     /// Empty for cluster-scoped objects.
     pub namespace: String,
@@ -127,10 +127,10 @@ pub struct Change {
     pub previous: Option<Bytes>,
 }
 
-/// One cached table as `kubepg.tables` shows it.
+/// One cached entry as the cache's status listing shows it.
 #[derive(Debug, Clone)]
-pub struct TableStatus {
-    pub key: TableKey,
+pub struct ResourceStatus {
+    pub key: ResourceKey,
     /// `syncing`, `watching`, `retrying` or `failed`.
     pub state: &'static str,
     /// Why the watch is retrying or failed.
@@ -151,7 +151,7 @@ pub struct WatchCache {
 #[derive(Debug)]
 pub(crate) struct Shared {
     config: WatchConfig,
-    tables: Mutex<HashMap<TableKey, Arc<CachedTable>>>,
+    entries: Mutex<HashMap<ResourceKey, Arc<CachedResource>>>,
     changes: Mutex<VecDeque<Arc<Change>>>,
 }
 
@@ -164,7 +164,7 @@ impl WatchCache {
         Self {
             shared: Arc::new(Shared {
                 config,
-                tables: Mutex::default(),
+                entries: Mutex::default(),
                 changes: Mutex::default(),
             }),
         }
@@ -174,7 +174,7 @@ impl WatchCache {
         &self.shared.config
     }
 
-    /// `source` read through this cache: lists are answered from cached tables, started on
+    /// `source` read through this cache: lists are answered from cached entries, started on
     /// first use. A source that cannot watch is returned as it is.
     pub fn cached(&self, source: Arc<dyn Source>) -> Arc<dyn Source> {
         if source.can_watch() {
@@ -187,66 +187,67 @@ impl WatchCache {
         }
     }
 
-    /// The cached table of `resource` in `source`'s cluster, started (not yet synced) when it
+    /// The cached entry of `resource` in `source`'s cluster, started (not yet synced) when it
     /// is not cached yet; `None` when the source cannot watch.
-    pub fn table(
+    pub fn entry(
         &self,
         source: &Arc<dyn Source>,
         resource: &ResourceInfo,
-    ) -> Option<Arc<CachedTable>> {
-        let key = TableKey::of(source.as_ref(), resource);
-        let mut tables = lock(&self.shared.tables);
-        if let Some(t) = tables.get(&key) {
+    ) -> Option<Arc<CachedResource>> {
+        let key = ResourceKey::of(source.as_ref(), resource);
+        let mut entries = lock(&self.shared.entries);
+        if let Some(t) = entries.get(&key) {
             t.touch();
             return Some(t.clone());
         }
         let events = source.watch(resource, &self.shared.config.options)?;
-        tracing::info!(table = %key, "watch cache: starting");
-        let table = Arc::new(CachedTable::new(key.clone()));
-        table.start(
+        tracing::info!(entry = %key, "watch cache: starting");
+        let entry = Arc::new(CachedResource::new(key.clone()));
+        entry.start(
             Arc::downgrade(&self.shared),
             events,
             self.shared.config.idle,
         );
-        tables.insert(key, table.clone());
-        Some(table)
+        entries.insert(key, entry.clone());
+        Some(entry)
     }
 
-    /// The changes of one table from now on, once its first list is in (starting its watch if
+    /// The changes of one entry from now on, once its first list is in (starting its watch if
     /// needed); the first list's failure (forbidden, not found) is the answer. `Ok(None)` when
     /// the source cannot watch. A receiver that falls more than a thousand changes behind
     /// misses the oldest (and is told how many); it never holds anyone else up. The receiver
-    /// closes when the table leaves the cache.
+    /// closes when the entry leaves the cache.
     pub async fn subscribe(
         &self,
         source: &Arc<dyn Source>,
         resource: &ResourceInfo,
     ) -> Result<Option<broadcast::Receiver<Arc<Change>>>> {
-        let Some(table) = self.table(source, resource) else {
+        let Some(entry) = self.entry(source, resource) else {
             return Ok(None);
         };
-        let receiver = table.subscribe();
-        table.ready().await?;
+        let receiver = entry.subscribe();
+        entry.ready().await?;
         Ok(Some(receiver))
     }
 
-    /// The revision of `resource`'s cached table in `source`'s cluster (see
+    /// The revision of `resource`'s cached entry in `source`'s cluster (see
     /// [`Source::revision`]); `None` when it is not cached or not synced. Starts nothing.
     pub fn revision(&self, source: &Arc<dyn Source>, resource: &ResourceInfo) -> Option<u64> {
-        let key = TableKey::of(source.as_ref(), resource);
-        lock(&self.shared.tables)
+        let key = ResourceKey::of(source.as_ref(), resource);
+        lock(&self.shared.entries)
             .get(&key)
             .and_then(|t| t.revision())
     }
 
-    /// Every cached table, in (cluster, group, plural) order.
-    pub fn tables(&self) -> Vec<TableStatus> {
-        let tables: Vec<Arc<CachedTable>> = lock(&self.shared.tables).values().cloned().collect();
-        let mut out: Vec<TableStatus> = tables
+    /// Every cached entry, in (cluster, group, plural) order.
+    pub fn entries(&self) -> Vec<ResourceStatus> {
+        let entries: Vec<Arc<CachedResource>> =
+            lock(&self.shared.entries).values().cloned().collect();
+        let mut out: Vec<ResourceStatus> = entries
             .iter()
             .map(|t| {
                 let (state, error) = t.phase();
-                TableStatus {
+                ResourceStatus {
                     key: (*t.key).clone(),
                     state,
                     error,
@@ -295,57 +296,57 @@ impl Shared {
         }
     }
 
-    /// Drops `table` from the cache, unless another table has already taken its place.
-    fn remove(&self, table: &Arc<CachedTable>) {
-        let mut tables = lock(&self.tables);
-        if tables
-            .get(&table.key)
-            .is_some_and(|t| Arc::ptr_eq(t, table))
+    /// Drops `entry` from the cache, unless another entry has already taken its place.
+    fn remove(&self, entry: &Arc<CachedResource>) {
+        let mut entries = lock(&self.entries);
+        if entries
+            .get(&entry.key)
+            .is_some_and(|t| Arc::ptr_eq(t, entry))
         {
-            tables.remove(&table.key);
+            entries.remove(&entry.key);
         }
     }
 
-    /// Drops the least recently used synced tables until the cache is within its bound; false
+    /// Drops the least recently used synced entries until the cache is within its bound; false
     /// when `current` alone is over it and must stop (its waiting queries get the reason).
-    fn enforce_limit(&self, current: &Arc<CachedTable>) -> bool {
+    fn enforce_limit(&self, current: &Arc<CachedResource>) -> bool {
         let limit = self.config.memory_limit;
-        let mut tables = lock(&self.tables);
+        let mut entries = lock(&self.entries);
         loop {
-            let total: u64 = tables.values().map(|t| t.bytes()).sum();
+            let total: u64 = entries.values().map(|t| t.bytes()).sum();
             if total <= limit {
                 return true;
             }
-            let victim = tables
+            let victim = entries
                 .values()
                 .filter(|t| !Arc::ptr_eq(t, current) && t.is_synced())
-                // Tables someone LISTENs to go last: dropping one ends its notifications.
+                // Entries someone LISTENs to go last: dropping one ends its notifications.
                 .min_by_key(|t| (t.is_subscribed(), t.last_used()))
                 .cloned();
             match victim {
                 Some(v) => {
-                    tracing::info!(table = %v.key, bytes = v.bytes(), limit, "watch cache: over its memory bound; dropping the least recently used table");
-                    tables.remove(&v.key);
+                    tracing::info!(entry = %v.key, bytes = v.bytes(), limit, "watch cache: over its memory bound; dropping the least recently used entry");
+                    entries.remove(&v.key);
                     v.stop(None);
                 }
                 None if current.bytes() > limit => {
-                    tracing::warn!(table = %current.key, bytes = current.bytes(), limit, "watch cache: a table alone exceeds the memory bound");
-                    if tables
+                    tracing::warn!(entry = %current.key, bytes = current.bytes(), limit, "watch cache: an entry alone exceeds the memory bound");
+                    if entries
                         .get(&current.key)
                         .is_some_and(|t| Arc::ptr_eq(t, current))
                     {
-                        tables.remove(&current.key);
+                        entries.remove(&current.key);
                     }
-                    drop(tables);
+                    drop(entries);
                     current.stop(Some(Error::CacheFull {
                         cluster: current.key.cluster.clone(),
-                        table: current.key.to_string(),
+                        resource: current.key.to_string(),
                         bytes: current.bytes(),
                         limit,
                     }));
                     return false;
                 }
-                // Only tables still in their first list are left; they finish or fail on
+                // Only entries still in their first list are left; they finish or fail on
                 // their own.
                 None => return true,
             }
@@ -353,7 +354,7 @@ impl Shared {
     }
 }
 
-/// A copy of an error the cache stored for every query waiting on a table. The watch path
+/// A copy of an error the cache stored for every list waiting on an entry. The watch path
 /// only stores errors made of plain values, so nothing is lost.
 fn replay(e: &Error) -> Error {
     match e {
@@ -374,12 +375,12 @@ fn replay(e: &Error) -> Error {
         },
         Error::CacheFull {
             cluster,
-            table,
+            resource,
             bytes,
             limit,
         } => Error::CacheFull {
             cluster: cluster.clone(),
-            table: table.clone(),
+            resource: resource.clone(),
             bytes: *bytes,
             limit: *limit,
         },
@@ -418,14 +419,14 @@ impl Source for CachedSource {
         request: ListRequest,
         stats: Arc<ListStats>,
     ) -> BoxStream<'static, Result<Page>> {
-        let Some(table) = self.cache.table(&self.inner, resource) else {
+        let Some(entry) = self.cache.entry(&self.inner, resource) else {
             return self.inner.list(resource, request, stats);
         };
         let namespaced = resource.namespaced;
         let cluster = self.inner.cluster().to_string();
         stream::once(async move {
-            table.ready().await?;
-            table.touch();
+            entry.ready().await?;
+            entry.touch();
             // Narrowed by the (namespace, name) key first; the request still checks every
             // object it returns.
             let namespace = request.namespace.as_deref().filter(|_| namespaced);
@@ -435,21 +436,23 @@ impl Source for CachedSource {
                 .iter()
                 .find(|r| r.path == "metadata.name" && r.op == FieldOp::Eq)
                 .map(|r| r.value.as_str());
-            let objects = table.snapshot(namespace, name);
-            let pages = CachedPages {
-                objects: objects.into_iter(),
-                namespaced,
-                page_size: match request.page_size {
-                    0 => 500,
-                    n => n as usize,
-                },
-                request,
-                stats,
-                cluster,
-                path: table.key.to_string(),
-                emitted: 0,
-            };
-            Ok(stream::iter(pages))
+            let path = entry.key.to_string();
+            let objects = entry
+                .snapshot(namespace, name)
+                .into_iter()
+                .map(move |json| {
+                    serde_json::from_slice::<Value>(&json)
+                        .map(|object| (object, json.len() as u64))
+                        .map_err(|e| Error::Decode {
+                            cluster: cluster.clone(),
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })
+                });
+            // Cached lists make no API request.
+            Ok(stream::iter(paginate(
+                objects, namespaced, request, stats, false,
+            )))
         })
         .try_flatten()
         .boxed()
@@ -469,59 +472,6 @@ impl Source for CachedSource {
         options: &WatchOptions,
     ) -> Option<BoxStream<'static, Result<crate::source::WatchEvent>>> {
         self.inner.watch(resource, options)
-    }
-}
-
-/// A list answered from a cached table's snapshot: each object parsed as its page is made,
-/// and kept when the request selects it.
-struct CachedPages {
-    objects: std::vec::IntoIter<Bytes>,
-    namespaced: bool,
-    page_size: usize,
-    request: ListRequest,
-    stats: Arc<ListStats>,
-    cluster: String,
-    path: String,
-    emitted: u64,
-}
-
-impl Iterator for CachedPages {
-    type Item = Result<Page>;
-
-    fn next(&mut self) -> Option<Result<Page>> {
-        let want = self.request.next_page_len(self.emitted, self.page_size);
-        if want == 0 {
-            return None;
-        }
-        let mut objects = Vec::new();
-        let mut bytes = 0;
-        while objects.len() < want {
-            let Some(json) = self.objects.next() else {
-                break;
-            };
-            let object: Value = match serde_json::from_slice(&json) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Some(Err(Error::Decode {
-                        cluster: self.cluster.clone(),
-                        path: self.path.clone(),
-                        message: e.to_string(),
-                    }));
-                }
-            };
-            if self.request.selects(self.namespaced, &object) {
-                bytes += json.len() as u64;
-                objects.push(object);
-            }
-        }
-        if objects.is_empty() {
-            return None;
-        }
-        self.emitted += objects.len() as u64;
-        self.stats.add(&self.stats.pages, 1);
-        self.stats.add(&self.stats.objects, objects.len() as u64);
-        self.stats.add(&self.stats.bytes, bytes);
-        Some(Ok(Page { objects }))
     }
 }
 

@@ -157,7 +157,7 @@ async fn a_cached_list_selects_like_the_server_and_follows_changes() {
             ("DELETED", "b".into(), "5".into())
         ]
     );
-    let status = &cache.tables()[0];
+    let status = &cache.entries()[0];
     assert_eq!(
         (status.state, status.objects, status.synced),
         ("watching", 2, true)
@@ -182,7 +182,7 @@ async fn a_relist_after_410_publishes_what_the_watch_missed() {
         message: "too old resource version".into(),
     }))
     .unwrap();
-    settle(|| cache.tables()[0].state == "retrying").await;
+    settle(|| cache.entries()[0].state == "retrying").await;
     // Still served from what the cache holds while the watch recovers.
     assert_eq!(names(&source, "pods", "").await.unwrap(), ["a", "b"]);
 
@@ -197,7 +197,7 @@ async fn a_relist_after_410_publishes_what_the_watch_missed() {
             ("DELETED", "b".into(), "2".into())
         ]
     );
-    assert_eq!(cache.tables()[0].state, "watching");
+    assert_eq!(cache.entries()[0].state, "watching");
 }
 
 #[tokio::test]
@@ -217,7 +217,7 @@ async fn a_failed_first_list_is_the_waiting_querys_error_and_the_next_query_star
     .unwrap();
     let err = names(&source, "pods", "").await.unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
-    settle(|| cache.tables().is_empty()).await;
+    settle(|| cache.entries().is_empty()).await;
 
     let feed = fake.feed("pods");
     initial(&feed, vec![pod("a", "1", "web")]);
@@ -229,13 +229,13 @@ async fn the_least_recently_used_table_is_dropped_to_stay_within_the_bound() {
     let fake = Arc::new(Fake::default());
     let one = pod("a", "1", "web");
     let cost = one.json().len() as u64;
-    // Room for two tables of one object each, not three.
+    // Room for two entries of one object each, not three.
     let cache = WatchCache::new(WatchConfig {
         memory_limit: cost * 2 + 400,
         ..WatchConfig::default()
     });
     let source = cache.cached(fake.clone());
-    // Each feed outlives its query: a table ends with its stream.
+    // Each feed outlives its query: an entry ends with its stream.
     let mut feeds = Vec::new();
     for plural in ["first", "second", "third"] {
         let feed = fake.feed(plural);
@@ -243,9 +243,9 @@ async fn the_least_recently_used_table_is_dropped_to_stay_within_the_bound() {
         assert_eq!(names(&source, plural, "").await.unwrap(), ["a"]);
         feeds.push(feed);
     }
-    let left: Vec<String> = cache.tables().into_iter().map(|t| t.key.plural).collect();
+    let left: Vec<String> = cache.entries().into_iter().map(|t| t.key.plural).collect();
     assert_eq!(left, ["second", "third"]);
-    let bytes: u64 = cache.tables().iter().map(|t| t.bytes).sum();
+    let bytes: u64 = cache.entries().iter().map(|t| t.bytes).sum();
     assert!(bytes <= cache.config().memory_limit);
 }
 
@@ -261,7 +261,7 @@ async fn a_table_larger_than_the_bound_fails_its_query_with_the_reason() {
     let source = cache.cached(fake.clone());
     let err = names(&source, "pods", "").await.unwrap_err();
     assert!(matches!(err, Error::CacheFull { limit: 10, .. }), "{err}");
-    assert!(cache.tables().is_empty());
+    assert!(cache.entries().is_empty());
 }
 
 #[tokio::test]
@@ -284,8 +284,8 @@ async fn an_idle_table_stops_unless_someone_subscribes_to_it() {
         .unwrap();
     assert_eq!(names(&source, "listened", "").await.unwrap(), ["a"]);
 
-    settle(|| cache.tables().len() == 1).await;
-    assert_eq!(cache.tables()[0].key.plural, "listened");
+    settle(|| cache.entries().len() == 1).await;
+    assert_eq!(cache.entries()[0].key.plural, "listened");
     listened
         .send(Ok(Event::Apply(pod("b", "2", "web"))))
         .unwrap();

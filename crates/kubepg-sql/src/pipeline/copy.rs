@@ -11,24 +11,11 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::{Described, Hook, Outcome};
+use super::hook::Hook;
+use super::outcome::{CopyFormat, Described, Outcome};
+use super::session::KubeSession;
 use crate::error::{Error, Result};
-use crate::session::KubeSession;
 use crate::sqlstate::SqlState;
-
-/// How rows are written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CopyFormat {
-    Text {
-        delimiter: char,
-        null: String,
-    },
-    Csv {
-        delimiter: char,
-        null: String,
-        header: bool,
-    },
-}
 
 /// A `COPY … TO STDOUT`: the query whose rows it writes, and how.
 #[derive(Debug)]

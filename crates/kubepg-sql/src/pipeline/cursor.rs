@@ -6,8 +6,6 @@
 //! Cursors scan forward only (PostgreSQL's NO SCROLL); a cursor without HOLD lives until the
 //! end of its transaction block, as in PostgreSQL.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
@@ -16,34 +14,14 @@ use datafusion::sql::sqlparser::ast::{
 };
 use futures::StreamExt;
 
-use super::{Batches, Columns, Described, Hook, Outcome, Rows, TransactionState, computed};
+use super::hook::Hook;
+use super::outcome::{Batches, Columns, Described, Outcome, Rows, computed};
+use super::parse::MOVE_MARKER;
+use super::plan::describe_plan;
+use super::session::KubeSession;
+use super::state::{Cursor, TransactionState};
 use crate::error::{Error, Result};
-use crate::session::KubeSession;
 use crate::sqlstate::SqlState;
-
-/// The `into` target [`super::parse`] gives a `MOVE`, which sqlparser reads as a `FETCH`.
-pub(super) const MOVE_MARKER: &str = "__kubepg_move";
-
-/// One open cursor.
-pub struct Cursor {
-    columns: Columns,
-    /// `None` once every row was read.
-    batches: Option<Batches>,
-    /// Rows of a batch a FETCH read only part of.
-    pending: Option<RecordBatch>,
-    /// WITH HOLD: survives the end of its transaction block.
-    hold: bool,
-}
-
-/// A session's open cursors, by name.
-#[derive(Default)]
-pub struct OpenCursors(tokio::sync::Mutex<HashMap<String, Cursor>>);
-
-impl std::fmt::Debug for OpenCursors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OpenCursors")
-    }
-}
 
 /// A cursor's name as PostgreSQL folds it.
 fn cursor_name(ident: &Ident) -> String {
@@ -99,7 +77,7 @@ impl Hook for Cursors {
                             Ok(q) => s
                                 .logical_plan(Statement::Query(Box::new(q.clone())))
                                 .await
-                                .and_then(|plan| super::describe_plan(&plan)),
+                                .and_then(|plan| describe_plan(&plan)),
                             Err(e) => Err(e),
                         }
                     }

@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::sql::sqlparser::ast::{DiscardObject, Statement};
 
-use super::{Described, Effect, Hook, Outcome, TransactionState};
+use super::hook::Hook;
+use super::outcome::{Described, Effect, Outcome};
+use super::session::KubeSession;
+use super::state::TransactionState;
 use crate::error::{Error, Result};
-use crate::session::KubeSession;
 use crate::sqlstate::SqlState;
 
 pub struct Discard;

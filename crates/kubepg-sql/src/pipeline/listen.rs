@@ -9,8 +9,7 @@
 //! becomes one notification on that channel with a JSON payload: type, cluster, table,
 //! namespace, name, uid, resource_version and, for MODIFIED, the table columns that changed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,32 +22,21 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use super::{Described, Hook, Outcome};
+use super::hook::Hook;
+use super::outcome::{Described, Outcome};
+use super::session::KubeSession;
+use super::state::{MAX_CHANNELS, Notification, lock};
 use crate::convert::Converter;
+use crate::definition::{Rows, TableDef};
 use crate::error::{Error, Result};
 use crate::observe::EngineObserver;
 use crate::scan::ScanTarget;
-use crate::session::KubeSession;
 use crate::sqlstate::SqlState;
-use crate::table::{KubeTable, Rows, TableDef};
-
-/// Notifications a connection may have waiting before new ones are dropped (and counted): a
-/// client that never reads its socket must not hold memory without bound.
-const QUEUE: usize = 10_000;
+use crate::table::KubeTable;
 
 /// The longest wait before following a table again after the cache dropped it; a table that
 /// stayed followed this long starts again from the shortest wait.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// Channels one connection may listen on: each may pin a watch of a whole table.
-const MAX_CHANNELS: usize = 64;
-
-/// One notification for the client.
-#[derive(Debug)]
-pub struct Notification {
-    pub channel: String,
-    pub payload: String,
-}
 
 /// What a channel name asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,111 +86,64 @@ fn parse_channel(name: &str) -> Result<Channel> {
     })
 }
 
-/// The channels of one session and where their notifications go: a queue the front end
-/// drains while the client is idle (`kubepg query` has none, so its LISTEN only answers).
-pub struct Listeners {
-    sender: Option<mpsc::Sender<Notification>>,
-    /// Per channel, the tasks following its clusters; dropping them stops the tasks.
-    channels: Mutex<HashMap<String, JoinSet<()>>>,
-    observer: Option<Arc<dyn EngineObserver>>,
-}
-
-impl std::fmt::Debug for Listeners {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Listeners").finish_non_exhaustive()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A queue of notifications for one session, bounded so that a client that never reads its
-/// socket holds no more than this.
-pub fn notification_queue() -> (mpsc::Sender<Notification>, mpsc::Receiver<Notification>) {
-    mpsc::channel(QUEUE)
-}
-
-impl Listeners {
-    pub fn new(
-        sender: Option<mpsc::Sender<Notification>>,
-        observer: Option<Arc<dyn EngineObserver>>,
-    ) -> Self {
-        Self {
-            sender,
-            channels: Mutex::default(),
-            observer,
+/// `LISTEN channel`: returns once every cluster's table is followed (its first list in), so
+/// that every change after LISTEN returns is notified (if the cache later drops the table, a
+/// RESYNC notification marks what went unseen). Listening again is a no-op. A cluster that
+/// cannot be followed (its identity may not watch the table) is left out with a warning while
+/// others can be; when none can, LISTEN fails with its error.
+async fn listen(session: &KubeSession, channel: &str) -> Result<()> {
+    let listeners = &session.listeners;
+    {
+        let channels = lock(&listeners.channels);
+        if channels.contains_key(channel) {
+            return Ok(());
         }
-    }
-
-    /// `LISTEN channel`: returns once every cluster's table is followed (its first list in),
-    /// so that every change after LISTEN returns is notified (if the cache later drops the
-    /// table, a RESYNC notification marks what went unseen). Listening again is a no-op. A
-    /// cluster that cannot be followed (its identity may not watch the table) is left out
-    /// with a warning while others can be; when none can, LISTEN fails with its error.
-    async fn listen(&self, session: &KubeSession, channel: &str) -> Result<()> {
-        {
-            let channels = lock(&self.channels);
-            if channels.contains_key(channel) {
-                return Ok(());
-            }
-            if channels.len() >= MAX_CHANNELS {
-                return Err(Error::refused(
-                    SqlState::ConfigurationLimitExceeded,
-                    format!("too many LISTEN channels on this connection (at most {MAX_CHANNELS})"),
-                ));
-            }
-        }
-        let wanted = parse_channel(channel)?;
-        let watched = session.watched(&wanted.table).await?;
-        let watch = session.pool.watch.clone();
-        let mut tasks = JoinSet::new();
-        let mut failed = Vec::new();
-        for target in watched.targets {
-            let receiver = match watch.subscribe(&target.source, &target.resource).await {
-                Ok(Some(r)) => r,
-                Ok(None) => continue,
-                Err(e) => {
-                    failed.push(e);
-                    continue;
-                }
-            };
-            let follow = Follow {
-                channel: channel.to_string(),
-                wanted: wanted.clone(),
-                diff: watched
-                    .def
-                    .column_diff(target.source.cluster(), &target.resource),
-                def: watched.def.clone(),
-                target,
-                watch: watch.clone(),
-                sender: self.sender.clone(),
-                observer: self.observer.clone(),
-            };
-            tasks.spawn(follow.run(receiver));
-        }
-        if tasks.is_empty() && !failed.is_empty() {
-            return Err(Error::Kube(failed.remove(0)));
-        }
-        for e in failed {
-            let cluster = e.cluster().unwrap_or("?").to_string();
-            session.warnings.push(format!(
-                "LISTEN {channel}: cluster {cluster} is not followed: {e}"
+        if channels.len() >= MAX_CHANNELS {
+            return Err(Error::refused(
+                SqlState::ConfigurationLimitExceeded,
+                format!("too many LISTEN channels on this connection (at most {MAX_CHANNELS})"),
             ));
         }
-        lock(&self.channels).insert(channel.to_string(), tasks);
-        Ok(())
     }
-
-    /// `UNLISTEN channel`; `*` stops every channel.
-    pub fn unlisten(&self, channel: &str) {
-        let mut channels = lock(&self.channels);
-        if channel == "*" {
-            channels.clear();
-        } else {
-            channels.remove(channel);
-        }
+    let wanted = parse_channel(channel)?;
+    let watched = session.watched(&wanted.table).await?;
+    let watch = session.pool.watch.clone();
+    let mut tasks = JoinSet::new();
+    let mut failed = Vec::new();
+    for target in watched.targets {
+        let receiver = match watch.subscribe(&target.source, &target.resource).await {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                failed.push(e);
+                continue;
+            }
+        };
+        let follow = Follow {
+            channel: channel.to_string(),
+            wanted: wanted.clone(),
+            diff: watched
+                .def
+                .column_diff(target.source.cluster(), &target.resource),
+            def: watched.def.clone(),
+            target,
+            watch: watch.clone(),
+            sender: listeners.sender.clone(),
+            observer: listeners.observer.clone(),
+        };
+        tasks.spawn(follow.run(receiver));
     }
+    if tasks.is_empty() && !failed.is_empty() {
+        return Err(Error::Kube(failed.remove(0)));
+    }
+    for e in failed {
+        let cluster = e.cluster().unwrap_or("?").to_string();
+        session.warnings.push(format!(
+            "LISTEN {channel}: cluster {cluster} is not followed: {e}"
+        ));
+    }
+    lock(&listeners.channels).insert(channel.to_string(), tasks);
+    Ok(())
 }
 
 /// LISTEN and UNLISTEN; NOTIFY is refused, since the channels are Kubernetes' changes and no
@@ -226,9 +167,7 @@ impl Hook for Listen {
         s: &KubeSession,
     ) -> Option<Result<Outcome>> {
         Some(match statement {
-            Statement::LISTEN { channel } => s
-                .listeners
-                .listen(s, &channel_name(channel))
+            Statement::LISTEN { channel } => listen(s, &channel_name(channel))
                 .await
                 .map(|()| Outcome::command("LISTEN")),
             Statement::UNLISTEN { channel } => {
@@ -354,7 +293,7 @@ impl Follow {
         }
         let mut payload = json!({
             "type": change.kind.as_str(),
-            "cluster": change.table.cluster,
+            "cluster": change.key.cluster,
             "table": self.def.name,
             "namespace": (!change.namespace.is_empty()).then_some(&change.namespace),
             "name": change.name,

@@ -9,140 +9,37 @@
 //! transaction failed when a statement fails, whether it fails before or after its first row.
 
 mod copy;
-pub(crate) mod cursor;
+mod cursor;
 mod discard;
+mod hook;
 mod listen;
 pub mod mask;
 pub mod names;
+mod outcome;
 mod parse;
+mod plan;
+mod session;
 mod set_show;
-pub(crate) mod transaction;
+mod state;
+mod transaction;
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
-pub use copy::CopyFormat;
-pub use listen::{Listeners, Notification, notification_queue};
-pub use transaction::TransactionState;
+use hook::Hook;
+pub use outcome::{Batches, Columns, CopyFormat, Described, Effect, Outcome, Prepared, Rows};
+use plan::describe_plan;
+pub use session::{KubeSession, SessionRequest};
+pub use state::{Listeners, Notification, TransactionState, notification_queue};
 
 use crate::error::{Error, Result};
-use crate::session::KubeSession;
-
-/// A result's columns, named as PostgreSQL names them; a column's field metadata says when it
-/// is jsonb.
-pub type Columns = SchemaRef;
-
-/// Record batches as they are computed, with kubepg's errors.
-pub type Batches = BoxStream<'static, Result<RecordBatch>>;
-
-/// Rows on their way to the client.
-pub struct Rows {
-    pub columns: Columns,
-    pub batches: Batches,
-    /// The command tag's word: `SELECT`, `FETCH`, `SHOW`, `EXPLAIN`.
-    pub command: &'static str,
-    /// When the statement's `statement_timeout` runs out: the batches end there, and a front
-    /// end that cannot write them (a client that stops reading) stops there too.
-    pub deadline: Option<Instant>,
-}
-
-impl std::fmt::Debug for Rows {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rows")
-            .field("columns", &self.columns)
-            .field("command", &self.command)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a statement did, for the front end to send.
-#[derive(Debug)]
-pub enum Outcome {
-    /// No statement at all (an empty query string).
-    Empty,
-    /// A command: its tag, and what the protocol layer must do besides.
-    Command {
-        tag: String,
-        effect: Option<Effect>,
-    },
-    Rows(Rows),
-    /// `COPY … TO STDOUT`: the rows, and how to write them.
-    Copy {
-        rows: Rows,
-        format: CopyFormat,
-    },
-}
-
-/// What a command asks of the protocol layer beyond its tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// `DISCARD ALL`: drop every prepared statement and portal of the connection.
-    DiscardAll,
-    /// `DEALLOCATE name`; `None` for `DEALLOCATE ALL`.
-    Deallocate(Option<String>),
-}
-
-impl Outcome {
-    fn command(tag: impl Into<String>) -> Self {
-        Outcome::Command {
-            tag: tag.into(),
-            effect: None,
-        }
-    }
-}
-
-/// What the protocol layer needs of a statement before it runs (the extended protocol's
-/// Describe): its parameters and the columns it will return.
-#[derive(Debug, Clone, Default)]
-pub struct Described {
-    /// `$1`, `$2`, … in order, with the types inferred for them (`None`: unknown).
-    pub parameters: Vec<Option<DataType>>,
-    /// `None`: the statement returns no rows.
-    pub columns: Option<Columns>,
-}
-
-/// A statement parsed and, if it is a query, planned: the extended protocol's prepared
-/// statement, and each statement of a simple query on its way through.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub statement: Statement,
-    /// The statement as the statement log shows it (string literals masked).
-    pub logged: String,
-    pub described: Described,
-    /// The plan of a query; `None` for statements a hook answers.
-    plan: Option<LogicalPlan>,
-}
-
-/// One kind of statement the pipeline answers without planning it.
-#[async_trait]
-trait Hook: Send + Sync {
-    /// The statement's parameters and columns, when it is this hook's.
-    async fn describe(
-        &self,
-        statement: &Statement,
-        session: &KubeSession,
-    ) -> Option<Result<Described>>;
-
-    /// Runs the statement, when it is this hook's.
-    async fn run(
-        &self,
-        statement: &Statement,
-        params: Option<&ParamValues>,
-        session: &KubeSession,
-    ) -> Option<Result<Outcome>>;
-}
 
 /// The only place that says which statement does what, in the order asked: a failed
 /// transaction refuses everything but its way out before any other hook sees a statement.
@@ -254,38 +151,6 @@ impl KubeSession {
         Ok(last)
     }
 
-    /// The logical plan of one query, after the read-only guard accepted it.
-    pub(crate) async fn logical_plan(&self, statement: Statement) -> Result<LogicalPlan> {
-        let statement = DfStatement::Statement(Box::new(statement));
-        crate::guard::check(&statement)?;
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        datafusion::prelude::SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .verify_plan(&plan)?;
-        Ok(plan)
-    }
-
-    /// Executes a planned query into rows named as PostgreSQL names them.
-    async fn query(&self, plan: LogicalPlan, columns: Option<Columns>) -> Result<Outcome> {
-        let command = match &plan {
-            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => "EXPLAIN",
-            _ => "SELECT",
-        };
-        let columns = match columns {
-            Some(c) => c,
-            None => postgres_columns(&plan),
-        };
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        let stream = df.execute_stream().await?;
-        Ok(Outcome::Rows(Rows {
-            columns,
-            batches: stream.map(|b| b.map_err(Error::from)).boxed(),
-            command,
-            deadline: None,
-        }))
-    }
-
     fn deadline(&self) -> Option<Instant> {
         self.settings
             .statement_timeout()
@@ -344,7 +209,7 @@ async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = Result<
 struct Bounded {
     inner: Batches,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    transaction: Arc<transaction::Transaction>,
+    transaction: Arc<state::Transaction>,
     done: bool,
 }
 
@@ -369,60 +234,4 @@ impl Stream for Bounded {
         }
         next
     }
-}
-
-/// The parameters and columns of a planned query.
-fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
-    let mut parameters: Vec<(usize, Option<DataType>)> = plan
-        .get_parameter_types()?
-        .into_iter()
-        .filter_map(|(k, v)| {
-            k.trim_start_matches('$')
-                .parse::<usize>()
-                .ok()
-                .map(|i| (i, v))
-        })
-        .collect();
-    parameters.sort_by_key(|(i, _)| *i);
-    Ok(Described {
-        parameters: parameters.into_iter().map(|(_, t)| t).collect(),
-        columns: Some(postgres_columns(plan)),
-    })
-}
-
-/// A plan's output schema with PostgreSQL's column names.
-fn postgres_columns(plan: &LogicalPlan) -> Columns {
-    let schema = plan.schema().as_arrow();
-    match names::postgres_names(plan) {
-        Some(names) => Arc::new(Schema::new_with_metadata(
-            schema
-                .fields()
-                .iter()
-                .zip(names)
-                .map(|(f, name)| f.as_ref().clone().with_name(name))
-                .collect::<Vec<Field>>(),
-            schema.metadata().clone(),
-        )),
-        None => Arc::new(schema.clone()),
-    }
-}
-
-/// Text columns with the given names, for what hooks answer (SHOW).
-fn text_columns(names: &[&str]) -> Columns {
-    Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ))
-}
-
-/// Rows of already-computed batches.
-fn computed(columns: Columns, batches: Vec<RecordBatch>, command: &'static str) -> Outcome {
-    Outcome::Rows(Rows {
-        columns,
-        batches: futures::stream::iter(batches.into_iter().map(Ok)).boxed(),
-        command,
-        deadline: None,
-    })
 }

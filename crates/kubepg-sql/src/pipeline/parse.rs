@@ -34,6 +34,10 @@ use crate::dialect::functions::SINGLE_ROW_VALUE;
 use crate::error::{Error, Result};
 use crate::sqlstate::SqlState;
 
+/// The `into` target a `MOVE` gets, which sqlparser reads as a `FETCH`; the cursor hook tells
+/// the two apart by it.
+pub(super) const MOVE_MARKER: &str = "__kubepg_move";
+
 /// Built once: it compiles its table of known client queries.
 static PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
@@ -56,9 +60,7 @@ pub fn statements(sql: &str) -> Result<Vec<Statement>> {
             if moves.contains(&i)
                 && let Statement::Fetch { into, .. } = &mut statement
             {
-                *into = Some(ObjectName::from(vec![Ident::new(
-                    super::cursor::MOVE_MARKER,
-                )]));
+                *into = Some(ObjectName::from(vec![Ident::new(MOVE_MARKER)]));
             }
             statement
         })
@@ -340,7 +342,7 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         for i in [0, 2] {
             assert!(
-                matches!(&parsed[i], Statement::Fetch { into: Some(n), .. } if n.to_string() == super::super::cursor::MOVE_MARKER),
+                matches!(&parsed[i], Statement::Fetch { into: Some(n), .. } if n.to_string() == MOVE_MARKER),
                 "{}",
                 parsed[i]
             );

@@ -14,9 +14,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Reset, Set, Statement, Value};
 
-use super::{Described, Effect, Hook, Outcome, computed, text_columns};
+use super::hook::Hook;
+use super::outcome::{Described, Effect, Outcome, computed, text_columns};
+use super::session::KubeSession;
 use crate::error::Result;
-use crate::session::KubeSession;
 use crate::settings::SessionSettings;
 
 pub struct SetShow;

@@ -4,52 +4,16 @@
 //! it; until `ROLLBACK` (or `ROLLBACK TO` a savepoint set before the failure) every other
 //! statement is refused with 25P02, which is how psycopg and pgjdbc tell the state apart.
 
-use std::sync::{Mutex, PoisonError};
-
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::sql::sqlparser::ast::Statement;
 
-use super::{Described, Hook, Outcome};
+use super::hook::Hook;
+use super::outcome::{Described, Outcome};
+use super::session::KubeSession;
+use super::state::TransactionState;
 use crate::error::{Error, Result};
-use crate::session::KubeSession;
 use crate::sqlstate::SqlState;
-
-/// Where the session is, as the protocol's ReadyForQuery reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransactionState {
-    Idle,
-    InBlock,
-    Failed,
-}
-
-/// A session's transaction block and its savepoints.
-#[derive(Debug)]
-pub struct Transaction(Mutex<(TransactionState, Vec<String>)>);
-
-impl Default for Transaction {
-    fn default() -> Self {
-        Self(Mutex::new((TransactionState::Idle, Vec::new())))
-    }
-}
-
-impl Transaction {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (TransactionState, Vec<String>)> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn state(&self) -> TransactionState {
-        self.lock().0
-    }
-
-    /// A statement failed: a block fails with it; outside a block nothing lasts.
-    pub fn fail(&self) {
-        let mut t = self.lock();
-        if t.0 == TransactionState::InBlock {
-            t.0 = TransactionState::Failed;
-        }
-    }
-}
 
 fn aborted() -> Error {
     Error::refused(

@@ -9,10 +9,8 @@ use datafusion::prelude::SessionContext;
 use kubepg_kube::pool::ClusterPool;
 use tokio::sync::mpsc;
 
+use super::state::{Listeners, Notification, OpenCursors, Transaction, TransactionState};
 use crate::identity::SessionIdentity;
-use crate::pipeline::cursor::OpenCursors;
-use crate::pipeline::transaction::Transaction;
-use crate::pipeline::{Listeners, Notification, TransactionState};
 use crate::settings::SessionSettings;
 use crate::warnings::QueryWarnings;
 

@@ -1,6 +1,8 @@
 //! A live cluster as a [`Source`]: discovery through the API discovery endpoints and paged LIST
 //! requests with retries, 410 recovery and bounded concurrency.
 
+mod discovery;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::identity::Identity;
+use crate::raw::RawObject;
 use crate::source::{ListRequest, ListStats, Page, ResourceInfo, Source, WatchEvent, WatchOptions};
-use crate::watch::RawObject;
 use crate::{Error, Result};
 
 /// How a live source talks to its API server.
@@ -424,7 +426,7 @@ impl Source for LiveSource {
     }
 
     async fn discover(&self) -> Result<Vec<ResourceInfo>> {
-        crate::discovery::walk(self).await
+        discovery::walk(self).await
     }
 
     fn can_watch(&self) -> bool {
@@ -504,7 +506,7 @@ impl Source for LiveSource {
 
 /// The discovery documents a walk reads, decoded leniently: fields kubepg does not use are
 /// ignored so that older and newer servers both parse.
-pub(crate) mod documents {
+mod documents {
     use serde::Deserialize;
 
     #[derive(Deserialize)]

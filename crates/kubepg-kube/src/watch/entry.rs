@@ -1,4 +1,4 @@
-//! One cached table: the objects of one resource type in one cluster, kept current by the
+//! One cached entry: the objects of one resource type in one cluster, kept current by the
 //! source's watch, and the task that applies that watch to them.
 
 use std::collections::BTreeMap;
@@ -13,9 +13,9 @@ use kube::runtime::watcher::Event;
 use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
 
-use super::{Change, ChangeKind, Shared, TableKey};
+use super::{Change, ChangeKind, ResourceKey, Shared};
+use crate::raw::RawObject;
 use crate::source::WatchEvent;
-use crate::watch::RawObject;
 use crate::{Error, Result};
 
 /// Objects by (namespace, name): the order a LIST returns them in.
@@ -42,7 +42,7 @@ impl Stored {
     }
 }
 
-/// Where a table's watch stands.
+/// Where an entry's watch stands.
 #[derive(Debug, Clone)]
 pub(crate) enum Phase {
     /// The first list is still running; queries wait.
@@ -52,7 +52,7 @@ pub(crate) enum Phase {
     /// Synced, but the watch failed and is being restarted with backoff; queries read what the
     /// cache holds.
     Retrying(String),
-    /// The table could not be cached; waiting queries get this error and the table is gone.
+    /// The entry could not be cached; waiting queries get this error and the entry is gone.
     Failed(Arc<Error>),
 }
 
@@ -76,8 +76,8 @@ struct Relist {
 }
 
 #[derive(Debug)]
-pub struct CachedTable {
-    pub(crate) key: Arc<TableKey>,
+pub struct CachedResource {
+    pub(crate) key: Arc<ResourceKey>,
     objects: RwLock<BTreeMap<ObjectKey, Stored>>,
     /// Bytes held by `objects` plus those of a list in progress.
     bytes: AtomicU64,
@@ -88,11 +88,11 @@ pub struct CachedTable {
     last_event: Mutex<Option<SystemTime>>,
     events: broadcast::Sender<Arc<Change>>,
     task: Mutex<Option<AbortHandle>>,
-    /// Names the objects' current state (see [`CachedTable::revision`]).
+    /// Names the objects' current state (see [`CachedResource::revision`]).
     revision: AtomicU64,
 }
 
-/// Revisions are drawn from one counter for all tables, so that a table dropped and cached
+/// Revisions are drawn from one counter for all entries, so that an entry dropped and cached
 /// again never repeats a revision of its earlier life.
 static REVISIONS: AtomicU64 = AtomicU64::new(1);
 
@@ -103,8 +103,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl CachedTable {
-    pub(crate) fn new(key: TableKey) -> Self {
+impl CachedResource {
+    pub(crate) fn new(key: ResourceKey) -> Self {
         Self {
             key: Arc::new(key),
             objects: RwLock::default(),
@@ -120,8 +120,8 @@ impl CachedTable {
         }
     }
 
-    /// Starts the task applying `events`; it ends when the table is idle for `idle`, when the
-    /// table cannot be cached, or when the cache drops the table.
+    /// Starts the task applying `events`; it ends when the entry is idle for `idle`, when the
+    /// entry cannot be cached, or when the cache drops the entry.
     pub(crate) fn start(
         self: &Arc<Self>,
         shared: Weak<Shared>,
@@ -149,7 +149,7 @@ impl CachedTable {
         }
     }
 
-    /// Marks the table as used now, which keeps it from going idle and from eviction.
+    /// Marks the entry as used now, which keeps it from going idle and from eviction.
     pub(crate) fn touch(&self) {
         *lock(&self.last_used) = Instant::now();
     }
@@ -207,7 +207,7 @@ impl CachedTable {
         self.events.subscribe()
     }
 
-    /// Waits until the first list is in (or the table failed).
+    /// Waits until the first list is in (or the entry failed).
     pub(crate) async fn ready(&self) -> Result<()> {
         let mut rx = self.phase.subscribe();
         let phase = rx
@@ -217,7 +217,7 @@ impl CachedTable {
         match phase {
             Ok(Phase::Failed(e)) => Err(super::replay(&e)),
             Ok(_) => Ok(()),
-            // The sender lives as long as the table, which the caller holds.
+            // The sender lives as long as the entry, which the caller holds.
             Err(_) => Err(Error::Watch {
                 cluster: self.key.cluster.clone(),
                 path: self.key.to_string(),
@@ -228,7 +228,7 @@ impl CachedTable {
 
     /// The JSON of the objects, as of now, in (namespace, name) order: those of one namespace
     /// (`namespace`, read as a range of the ordered map) and of one name (`name`), or all. A
-    /// point query parses one object instead of every object of the table.
+    /// point lookup parses one object instead of every object of the resource.
     pub(crate) fn snapshot(&self, namespace: Option<&str>, name: Option<&str>) -> Vec<Bytes> {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
         let named = |k: &ObjectKey| name.is_none_or(|n| k.1 == n);
@@ -353,7 +353,7 @@ impl CachedTable {
     ) -> Change {
         Change {
             time: SystemTime::now(),
-            table: self.key.clone(),
+            key: self.key.clone(),
             kind,
             namespace: key.0.clone(),
             name: key.1.clone(),
@@ -386,10 +386,10 @@ fn split(object: RawObject) -> (ObjectKey, Stored) {
     (key, stored)
 }
 
-/// The task behind one table: applies the watch, keeps the cache within its memory bound, and
-/// ends the table once no query has used it for `idle`.
+/// The task behind one entry: applies the watch, keeps the cache within its memory bound, and
+/// ends the entry once no list has read it for `idle`.
 async fn run(
-    table: Arc<CachedTable>,
+    entry: Arc<CachedResource>,
     shared: Weak<Shared>,
     mut events: BoxStream<'static, Result<WatchEvent>>,
     idle: Duration,
@@ -397,8 +397,8 @@ async fn run(
     let mut relist = None;
     loop {
         // Idleness counts from the first list on: a long first list is not idle time.
-        let since = if table.is_synced() {
-            table.last_used()
+        let since = if entry.is_synced() {
+            entry.last_used()
         } else {
             Instant::now()
         };
@@ -408,41 +408,41 @@ async fn run(
                 let Some(shared) = shared.upgrade() else { return };
                 match item {
                     Some(Ok(event)) => {
-                        table.apply(event, &mut relist, &shared);
-                        if matches!(*table.phase.borrow(), Phase::Retrying(_)) {
-                            table.phase.send_replace(Phase::Watching);
+                        entry.apply(event, &mut relist, &shared);
+                        if matches!(*entry.phase.borrow(), Phase::Retrying(_)) {
+                            entry.phase.send_replace(Phase::Watching);
                         }
-                        if !shared.enforce_limit(&table) {
+                        if !shared.enforce_limit(&entry) {
                             return;
                         }
                     }
                     // Before the first list is in, a failure is the answer to the waiting
-                    // query (forbidden, not found, unreachable); the next query starts over.
-                    Some(Err(e)) if !table.is_synced() => {
-                        tracing::warn!(table = %table.key, error = %e, "watch cache: first list failed");
-                        shared.remove(&table);
-                        table.stop(Some(e));
+                    // list (forbidden, not found, unreachable); the next list starts over.
+                    Some(Err(e)) if !entry.is_synced() => {
+                        tracing::warn!(entry = %entry.key, error = %e, "watch cache: first list failed");
+                        shared.remove(&entry);
+                        entry.stop(Some(e));
                         return;
                     }
                     Some(Err(e)) => {
-                        tracing::info!(table = %table.key, error = %e, "watch cache: watch failed; retrying");
-                        table.phase.send_replace(Phase::Retrying(e.to_string()));
+                        tracing::info!(entry = %entry.key, error = %e, "watch cache: watch failed; retrying");
+                        entry.phase.send_replace(Phase::Retrying(e.to_string()));
                     }
                     None => {
-                        shared.remove(&table);
-                        table.stop(None);
+                        shared.remove(&entry);
+                        entry.stop(None);
                         return;
                     }
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                // A subscriber (a LISTENing session) keeps the table in use.
-                if table.is_subscribed() {
-                    table.touch();
-                } else if table.is_synced() && table.last_used().elapsed() >= idle {
-                    tracing::info!(table = %table.key, "watch cache: idle; stopping the watch");
+                // A subscriber (a LISTENing session) keeps the entry in use.
+                if entry.is_subscribed() {
+                    entry.touch();
+                } else if entry.is_synced() && entry.last_used().elapsed() >= idle {
+                    tracing::info!(entry = %entry.key, "watch cache: idle; stopping the watch");
                     if let Some(shared) = shared.upgrade() {
-                        shared.remove(&table);
+                        shared.remove(&entry);
                     }
                     return;
                 }

@@ -76,8 +76,9 @@ fn labels_match(args: &[ColumnarValue]) -> Result<ColumnarValue> {
         }
         let text = selectors.value(i);
         if cached.as_ref().is_none_or(|(t, _)| t != text) {
-            let parsed = LabelSelector::parse(text)
-                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            // A bad selector is the caller's (22023), as a bad `labelSelector` is to the API.
+            let parsed =
+                LabelSelector::parse(text).map_err(|e| crate::Error::Kube(e).into_datafusion())?;
             cached = Some((text.to_string(), parsed));
         }
         let Some((_, selector)) = &cached else {

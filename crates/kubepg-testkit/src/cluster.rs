@@ -155,36 +155,50 @@ impl TestClusters {
         static SEEDED: OnceLock<()> = OnceLock::new();
         let env = Self::shared(2);
         SEEDED.get_or_init(|| {
-            // Test functions run inside their own runtimes; seeding gets a runtime of its own
-            // on a separate thread.
-            let seeded = std::thread::scope(|s| {
-                s.spawn(|| -> Result<()> {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
-                    rt.block_on(async {
-                        let c1 = env.cluster("c1").client(User::Admin).await?;
-                        crate::fixtures::seed(&c1, &crate::fixtures::Seed::default()).await?;
-                        let c2 = env.cluster("c2").client(User::Admin).await?;
-                        crate::fixtures::seed(
-                            &c2,
-                            &crate::fixtures::Seed {
-                                crd: false,
-                                tenants: 2,
-                            },
-                        )
-                        .await
-                    })
-                })
-                .join()
-            });
-            match seeded {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => panic!("seeding the shared clusters: {e:#}"),
-                Err(_) => panic!("seeding the shared clusters panicked"),
+            let seeds = [
+                ("c1", crate::fixtures::Seed::default()),
+                (
+                    "c2",
+                    crate::fixtures::Seed {
+                        crd: false,
+                        tenants: 2,
+                    },
+                ),
+            ];
+            if let Err(e) = env.seed(&seeds) {
+                panic!("seeding the shared clusters: {e:#}");
             }
         });
         env
+    }
+
+    /// One cluster of its own, seeded like the shared `c1`: for a suite that adds objects of
+    /// its own (namespaces, RBAC) and must not change what the shared clusters hold.
+    pub fn start_seeded() -> Result<Self> {
+        let env = Self::start(1)?;
+        env.seed(&[("c1", crate::fixtures::Seed::default())])?;
+        Ok(env)
+    }
+
+    /// Seeds each named cluster. Test functions run inside their own runtimes; seeding gets a
+    /// runtime of its own on a separate thread.
+    fn seed(&self, seeds: &[(&str, crate::fixtures::Seed)]) -> Result<()> {
+        std::thread::scope(|s| {
+            s.spawn(|| -> Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    for (name, seed) in seeds {
+                        let client = self.cluster(name).client(User::Admin).await?;
+                        crate::fixtures::seed(&client, seed).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("seeding panicked")))
+        })
     }
 
     pub fn cluster(&self, name: &str) -> &Cluster {

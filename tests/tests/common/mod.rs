@@ -217,3 +217,21 @@ where
         stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
     }
 }
+
+/// The interpreter of the virtualenv `scripts/test` installs psycopg into.
+pub fn python() -> PathBuf {
+    let cache = std::env::var_os("KUBEPG_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kubepg"));
+    let python = cache.join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: scripts/test installs psycopg there",
+        python.display()
+    );
+    python
+}
+
+pub fn clients_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("clients")
+}

@@ -60,9 +60,18 @@ fn uid() -> u32 {
         .unwrap_or(1)
 }
 
+/// This suite's own cluster: installing deploy/ adds a namespace and RBAC the shared clusters
+/// must not get.
+fn cluster() -> &'static TestClusters {
+    static ENV: std::sync::OnceLock<TestClusters> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        TestClusters::start_seeded().expect("starting the in-cluster suite's cluster")
+    })
+}
+
 #[test]
 fn a_pod_service_account_bound_to_the_chart_role_reads_what_it_allows_and_not_secrets() {
-    let env = TestClusters::shared_seeded();
+    let env = cluster();
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     for file in [
         "namespace.yaml",

@@ -7,6 +7,7 @@
 mod common;
 
 mod in_cluster;
+mod pipeline_routes;
 mod query_clusters;
 mod query_output;
 mod query_safety;

@@ -57,30 +57,12 @@ fn namespaces(env: &TestClusters) -> usize {
         .count()
 }
 
-/// The interpreter of the virtualenv `scripts/test` installs psycopg into.
-fn python() -> PathBuf {
-    let cache = std::env::var_os("KUBEPG_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kubepg"));
-    let python = cache.join("venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: scripts/test installs psycopg there",
-        python.display()
-    );
-    python
-}
-
-fn clients_dir() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("clients")
-}
-
 #[test]
 fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
     let env = TestClusters::shared_seeded();
     let server = serve(env);
-    let out = Command::new(python())
-        .arg(clients_dir().join("psycopg_check.py"))
+    let out = Command::new(common::python())
+        .arg(common::clients_dir().join("psycopg_check.py"))
         .arg(format!(
             "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
             server.port
@@ -152,7 +134,7 @@ fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
     let server = serve(env);
     let out = Command::new("java")
         .args(["-cp", "/usr/share/java/postgresql.jar"])
-        .arg(clients_dir().join("JdbcCheck.java"))
+        .arg(common::clients_dir().join("JdbcCheck.java"))
         .arg(format!(
             "jdbc:postgresql://127.0.0.1:{}/kubepg",
             server.port

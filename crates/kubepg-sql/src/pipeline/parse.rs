@@ -1,6 +1,8 @@
 //! Parsing as PostgreSQL clients need it: datafusion-pg-catalog's compatibility parser (which
-//! knows the catalog queries of psql, pgjdbc and DBeaver) with kubepg's rewrites of what
-//! DataFusion cannot plan as written, and `MOVE`, which sqlparser does not know.
+//! knows catalog queries of psql, pgcli and DBeaver that DataFusion cannot plan) and those of
+//! its rewrite rules that keep an answer, with kubepg's rewrites of what DataFusion cannot
+//! plan as written, and `MOVE`, which sqlparser does not know. A rewrite never changes what a
+//! statement answers.
 //!
 //! pgjdbc asks `typinput = 'pg_catalog.array_in'::regproc` to tell array types apart. In
 //! datafusion-pg-catalog `pg_type.typinput` holds the function's name, while its rule turns the
@@ -23,12 +25,13 @@ use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, SelectItem, SetExpr,
-    Statement, Subscript, Value, ValueWithSpan, visit_expressions_mut,
+    Statement, Subscript, Value, ValueWithSpan, visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_pg_catalog::sql::rules::{self, SqlStatementRewriteRule};
 
 use crate::dialect::functions::SINGLE_ROW_VALUE;
 use crate::error::{Error, Result};
@@ -42,15 +45,57 @@ pub(super) const MOVE_MARKER: &str = "__kubepg_move";
 static PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
 
+/// datafusion-pg-catalog's rewrite rules that keep a statement's answer, in its order: every
+/// one but `RemoveSubqueryFromProjection`, which answers NULL for a correlated subquery in a
+/// select list and adds `LIMIT 1` to the others, where PostgreSQL answers the subquery or
+/// fails with 21000. It stays for queries of the catalog alone, where clients' correlated
+/// subqueries read tables kubepg keeps empty (`pg_attrdef`, `pg_collation`'s matches) and
+/// NULL is their answer; elsewhere scalar subqueries are [`aggregate_scalar_subqueries`]'s.
+static RULES: LazyLock<Vec<Box<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
+    vec![
+        Box::new(rules::AliasDuplicatedProjectionRewrite),
+        Box::new(rules::ResolveUnqualifiedIdentifier),
+        Box::new(rules::RewriteArrayAnyAllOperation),
+        Box::new(rules::PrependUnqualifiedPgTableName),
+        Box::new(rules::StripCallableQualifier),
+        Box::new(rules::FixArrayLiteral),
+        Box::new(rules::CurrentUserVariableToSessionUserFunctionCall),
+        Box::new(rules::StripCollate),
+        Box::new(rules::RewritePgCatalogOperator),
+        Box::new(rules::RewriteRegCastToSubquery::new()),
+        Box::new(rules::FixVersionColumnName),
+    ]
+});
+
 /// The statements of `sql`, rewritten for DataFusion; an empty list for an empty string.
+///
+/// A statement the compatibility parser recognises as a known client query (its table of
+/// psql, pgcli and DBeaver queries DataFusion cannot plan), and a query of the catalog alone,
+/// are taken as it rewrites them; every other statement is parsed as written and gets
+/// [`RULES`].
 pub fn statements(sql: &str) -> Result<Vec<Statement>> {
     let (sql, moves) = moves_as_fetches(sql);
-    let parsed = match PARSER.parse(&prepare(&sql)) {
+    let sql = prepare(&sql);
+    let compatible = match PARSER.parse(&sql) {
         Ok(parsed) => parsed,
         Err(e) => {
             refuse_datafusion_statements(&sql)?;
             return Err(parse_error(e));
         }
+    };
+    let parsed = match Parser::parse_sql(&PostgreSqlDialect {}, &sql) {
+        Ok(plain) if plain.len() == compatible.len() => plain
+            .into_iter()
+            .zip(compatible)
+            .map(|(plain, compatible)| {
+                if !reads_catalog_only(&plain) && PARSER.rewrite(plain.clone()) == compatible {
+                    RULES.iter().fold(plain, |s, rule| rule.rewrite(s))
+                } else {
+                    compatible
+                }
+            })
+            .collect(),
+        _ => compatible,
     };
     Ok(parsed
         .into_iter()
@@ -77,6 +122,31 @@ fn refuse_datafusion_statements(sql: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether every relation `statement` reads is a catalog table (`pg_catalog.*`,
+/// `information_schema.*`, or an unqualified `pg_*`), and it reads one.
+fn reads_catalog_only(statement: &Statement) -> bool {
+    let mut any = false;
+    let all = visit_relations(statement, |name| {
+        any = true;
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+            .collect();
+        let catalog = match parts.as_slice() {
+            [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
+            [table] => table.starts_with("pg_"),
+            [] => false,
+        };
+        if catalog {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    });
+    any && all.is_continue()
 }
 
 fn parse_error(e: ParserError) -> Error {
@@ -231,7 +301,7 @@ fn aggregate_scalar_subqueries(mut statement: Statement) -> Statement {
                 SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
                 _ => return ControlFlow::<()>::Continue(()),
             };
-            if !matches!(item, Expr::Function(_)) {
+            if !is_aggregate(item) {
                 let inner = std::mem::replace(item, Expr::Value(Value::Null.into()));
                 *item = single_row_value(inner);
             }
@@ -239,6 +309,25 @@ fn aggregate_scalar_subqueries(mut statement: Statement) -> Statement {
         ControlFlow::<()>::Continue(())
     });
     statement
+}
+
+/// Every aggregate function's name and aliases: an aggregate already returns one row.
+static AGGREGATES: LazyLock<std::collections::HashSet<String>> = LazyLock::new(|| {
+    datafusion::functions_aggregate::all_default_aggregate_functions()
+        .iter()
+        .flat_map(|f| std::iter::once(f.name().to_string()).chain(f.aliases().iter().cloned()))
+        .chain([SINGLE_ROW_VALUE.to_string()])
+        .collect()
+});
+
+fn is_aggregate(expr: &Expr) -> bool {
+    matches!(expr, Expr::Function(f)
+        if f.over.is_none()
+            && f.name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|name| AGGREGATES.contains(&name.value.to_ascii_lowercase())))
 }
 
 fn single_row_value(arg: Expr) -> Expr {
@@ -321,6 +410,37 @@ mod tests {
             aggregate_scalar_subqueries(statement).to_string(),
             "SELECT t.typname FROM pg_type t WHERE t.typrelid = 0 OR (SELECT single_row_value(c.relkind = 'c') FROM pg_class c WHERE c.oid = t.typrelid)"
         );
+    }
+
+    #[test]
+    fn a_subquery_of_a_scalar_function_is_wrapped_and_one_of_an_aggregate_is_not() {
+        let sql = "SELECT (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid), (SELECT count(*) FROM pg_class c WHERE c.oid = a.attrelid) FROM pg_attribute a";
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            aggregate_scalar_subqueries(statement).to_string(),
+            "SELECT (SELECT single_row_value(pg_catalog.pg_get_expr(d.adbin, d.adrelid)) FROM pg_attrdef d WHERE d.adrelid = a.attrelid), (SELECT count(*) FROM pg_class c WHERE c.oid = a.attrelid) FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn a_correlated_subquery_over_kubernetes_tables_keeps_its_answer() {
+        let sql = "SELECT n.name, (SELECT count(*) FROM pods p WHERE p.node_name = n.name) FROM nodes n; SELECT (SELECT name FROM nodes)";
+        let parsed = statements(sql).unwrap();
+        assert_eq!(
+            parsed[0].to_string(),
+            "SELECT n.name, (SELECT count(*) FROM pods p WHERE p.node_name = n.name) FROM nodes n"
+        );
+        assert_eq!(
+            parsed[1].to_string(),
+            "SELECT (SELECT single_row_value(name) FROM nodes)"
+        );
+        let catalog = statements(
+            "SELECT a.attname, (SELECT c.collname FROM pg_catalog.pg_collation c WHERE c.oid = a.attcollation) FROM pg_catalog.pg_attribute a",
+        )
+        .unwrap();
+        assert!(catalog[0].to_string().contains("NULL"), "{}", catalog[0]);
     }
 
     #[test]

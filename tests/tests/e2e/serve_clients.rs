@@ -7,7 +7,6 @@
 use crate::common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use kubepg_testkit::TestClusters;

@@ -1,6 +1,6 @@
 //! A fault-injecting proxy in front of one test API server: a test makes chosen requests fail
-//! with an HTTP status or a dropped connection, lets the rest through, and then reads what the
-//! proxy saw.
+//! with an HTTP status or a dropped connection, or answer late, lets the rest through, and then
+//! reads what the proxy saw.
 //!
 //! # Design
 //!
@@ -81,6 +81,8 @@ struct Fault {
 enum Action {
     Status(u16),
     Drop,
+    /// Forward, but only after this long: a slow cluster.
+    Delay(std::time::Duration),
 }
 
 /// The service's error: hyper closes the connection without writing a response.
@@ -171,6 +173,12 @@ impl FaultProxy {
     /// their connection is closed without an answer.
     pub fn drop_next(&self, prefix: &str, times: usize) {
         self.add(prefix, Action::Drop, times);
+    }
+
+    /// The next `times` requests whose path and query start with `prefix` are held for `delay`
+    /// before they are forwarded.
+    pub fn delay_next(&self, prefix: &str, delay: std::time::Duration, times: usize) {
+        self.add(prefix, Action::Delay(delay), times);
     }
 
     /// Every request so far: (path and query, status answered or [`DROPPED`]), in answer order.
@@ -264,6 +272,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             return Err(Dropped);
         }
         Some(Action::Status(code)) => status_response(code, "injected by the kubepg fault proxy"),
+        Some(Action::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            match forward(&shared, &uri, req).await {
+                Ok(response) => response,
+                Err(e) => status_response(502, &format!("fault proxy: upstream failed: {e:#}")),
+            }
+        }
         None => match forward(&shared, &uri, req).await {
             Ok(response) => response,
             Err(e) => status_response(502, &format!("fault proxy: upstream failed: {e:#}")),

@@ -17,3 +17,4 @@ mod serve_config;
 mod serve_identity;
 mod serve_lifecycle;
 mod serve_protocol;
+mod slow_cluster;

@@ -194,6 +194,14 @@ async fn main() -> Result<()> {
     .await?;
     let rss_after_points = warm.rss_bytes()?;
     drop(pg);
+    // A result far larger than any batch: the server's memory must not grow with it.
+    let copies = LARGE_ROWS.div_ceil(pods);
+    eprintln!(
+        "bench: a {}-row result, plain and through a cursor",
+        pods * copies
+    );
+    let large_plain = measure::large_plain(&warm, pods, copies).await?;
+    let large_cursor = measure::large_cursor(&warm, pods, copies).await?;
     eprintln!("bench: {} pod changes to NOTIFY", plan.notify_reps);
     let notify =
         measure::notify_latency(&warm, &kube, plan.notify_reps, plan.pods, plan.namespaces).await;
@@ -287,6 +295,24 @@ async fn main() -> Result<()> {
             met: cached && memory_ratio <= 1.5,
         },
         Row {
+            id: "large_result_rss",
+            measurement: format!(
+                "a {}-row result: server RSS growth while a client reads it, plain query / server-side cursor (DECLARE, FETCH FORWARD 2000)",
+                large_plain.rows
+            ),
+            value: format!(
+                "{} / {} (from {}; {} / {})",
+                mib(large_plain.rss_peak - large_plain.rss_before),
+                mib(large_cursor.rss_peak - large_cursor.rss_before),
+                mib(large_plain.rss_before),
+                ms(large_plain.took),
+                ms(large_cursor.took)
+            ),
+            target: "flat: < 32 MiB growth".into(),
+            met: large_plain.rss_peak - large_plain.rss_before < 32 << 20
+                && large_cursor.rss_peak - large_cursor.rss_before < 32 << 20,
+        },
+        Row {
             id: "notify_latency",
             measurement: match &notify {
                 Ok(t) => format!(
@@ -366,11 +392,24 @@ async fn main() -> Result<()> {
                 Err(e) => json!({"error": format!("{e:#}")}),
             },
             "startup_ms": samples(&startups),
+            "large_result": {
+                "rows": large_plain.rows,
+                "plain": {"ms": secs(large_plain.took) * 1000.0, "rss_before": large_plain.rss_before, "rss_peak": large_plain.rss_peak},
+                "cursor": {"ms": secs(large_cursor.took) * 1000.0, "rss_before": large_cursor.rss_before, "rss_peak": large_cursor.rss_peak},
+            },
         },
     });
     report::write_json(&args.out, &report)?;
     eprintln!("bench: wrote {}", args.out.display());
     Ok(())
+}
+
+/// Rows of the large-result row: at least this many.
+const LARGE_ROWS: u64 = 100_000;
+
+/// MiB of growth, for the report.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 fn secs(d: Duration) -> f64 {

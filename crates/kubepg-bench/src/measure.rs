@@ -278,3 +278,114 @@ mod tests {
         assert_eq!(median(&[]), Duration::ZERO);
     }
 }
+
+/// One large result read to the end, and the server's memory meanwhile.
+pub struct LargeRun {
+    pub rows: u64,
+    pub took: Duration,
+    pub rss_before: u64,
+    pub rss_peak: u64,
+}
+
+/// `rows_wanted` rows (pods repeated through a cross join with `generate_series`) read by
+/// `read`, sampling the server's RSS every 10 ms until the last row is in.
+async fn large_result<F, Fut>(server: &Server, read: F) -> Result<LargeRun>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<u64>>,
+{
+    let rss_before = server.rss_bytes()?;
+    let pid = server.pid();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(crate::server::rss_of(pid).unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peak
+        })
+    };
+    let start = Instant::now();
+    let rows = read().await;
+    let took = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rss_peak = sampling.await?.max(rss_before);
+    Ok(LargeRun {
+        rows: rows?,
+        took,
+        rss_before,
+        rss_peak,
+    })
+}
+
+/// The query of the large-result rows: `copies` of every pod's name, namespace, uid and labels.
+fn large_query(copies: u64) -> String {
+    format!(
+        "SELECT p.name, p.namespace, p.uid, p.labels, g FROM pods p \
+         CROSS JOIN generate_series(1, {copies}) AS t(g)"
+    )
+}
+
+/// A plain query whose rows stream to a client that reads them one by one.
+pub async fn large_plain(server: &Server, pods: u64, copies: u64) -> Result<LargeRun> {
+    let pg = server.connect().await?;
+    let run = large_result(server, || async {
+        let rows = pg
+            .query_raw(&large_query(copies), std::iter::empty::<&str>())
+            .await?;
+        futures::pin_mut!(rows);
+        let mut n = 0u64;
+        while let Some(row) = futures::StreamExt::next(&mut rows).await {
+            row?;
+            n += 1;
+        }
+        Ok(n)
+    })
+    .await?;
+    if run.rows != pods * copies {
+        bail!(
+            "the large query returned {} rows, expected {}",
+            run.rows,
+            pods * copies
+        );
+    }
+    Ok(run)
+}
+
+/// The same rows through a server-side cursor, as psycopg's named cursors read them:
+/// `DECLARE` in a transaction, then `FETCH FORWARD 2000` until it returns nothing.
+pub async fn large_cursor(server: &Server, pods: u64, copies: u64) -> Result<LargeRun> {
+    let mut pg = server.connect().await?;
+    let run = large_result(server, || async {
+        let tx = pg.transaction().await?;
+        tx.batch_execute(&format!("DECLARE big CURSOR FOR {}", large_query(copies)))
+            .await?;
+        let mut n = 0u64;
+        loop {
+            let got = tx
+                .simple_query("FETCH FORWARD 2000 FROM big")
+                .await?
+                .iter()
+                .filter(|m| matches!(m, SimpleQueryMessage::Row(_)))
+                .count() as u64;
+            if got == 0 {
+                break;
+            }
+            n += got;
+        }
+        tx.commit().await?;
+        Ok(n)
+    })
+    .await?;
+    if run.rows != pods * copies {
+        bail!(
+            "the cursor returned {} rows, expected {}",
+            run.rows,
+            pods * copies
+        );
+    }
+    Ok(run)
+}

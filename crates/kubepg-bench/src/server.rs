@@ -123,6 +123,10 @@ impl Server {
     pub fn rss_bytes(&self) -> Result<u64> {
         rss_of(self.child.id())
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Server {
@@ -132,7 +136,8 @@ impl Drop for Server {
     }
 }
 
-fn rss_of(pid: u32) -> Result<u64> {
+/// The resident memory (VmRSS) of process `pid`, in bytes.
+pub fn rss_of(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let kb = status

@@ -194,3 +194,129 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         .ok()
         .map(|t| t.timestamp_micros())
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+    use kubepg_kube::ResourceInfo;
+    use serde_json::json;
+
+    use super::*;
+    use crate::columns::schema_of;
+
+    fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ResourceInfo {
+        ResourceInfo {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            singular: kind.to_ascii_lowercase(),
+            short_names: vec![],
+            namespaced: true,
+            verbs: vec!["list".into()],
+            crd: None,
+        }
+    }
+
+    fn convert(r: &ResourceInfo, objects: &[Value]) -> RecordBatch {
+        let columns = crate::kinds::table_columns(r);
+        Converter::new(
+            &columns,
+            columns.clone(),
+            schema_of(&columns),
+            "c1",
+            &r.api_version(),
+            &r.kind,
+        )
+        .convert(objects)
+        .unwrap()
+    }
+
+    fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
+        let c = batch.column_by_name(column).unwrap().as_string::<i32>();
+        (!c.is_null(row)).then(|| c.value(row).to_string())
+    }
+
+    #[test]
+    fn a_pod_becomes_typed_columns_and_jsonb_bodies() {
+        let pod = json!({
+            "metadata": {
+                "name": "web-1", "namespace": "shop", "uid": "u1",
+                "creationTimestamp": "2026-11-20T09:00:00Z", "resourceVersion": "42",
+                "labels": {"app": "web"},
+                "managedFields": [{"manager": "kubectl"}],
+            },
+            "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "nginx:1"}]},
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "c", "restartCount": 3}],
+            },
+        });
+        // List items omit apiVersion and kind: the resource's fill them in.
+        let b = convert(&resource("", "v1", "Pod", "pods"), &[pod]);
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(text(&b, "_cluster", 0).as_deref(), Some("c1"));
+        assert_eq!(text(&b, "api_version", 0).as_deref(), Some("v1"));
+        assert_eq!(text(&b, "kind", 0).as_deref(), Some("Pod"));
+        assert_eq!(text(&b, "phase", 0).as_deref(), Some("Running"));
+        assert_eq!(text(&b, "node_name", 0).as_deref(), Some("node-a"));
+        assert!(b.column_by_name("ready").unwrap().as_boolean().value(0));
+        assert_eq!(
+            b.column_by_name("restarts")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            3
+        );
+        assert_eq!(
+            b.column_by_name("created")
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(0),
+            parse_timestamp("2026-11-20T09:00:00Z").unwrap()
+        );
+        let labels: Value = serde_json::from_str(&text(&b, "labels", 0).unwrap()).unwrap();
+        assert_eq!(labels, json!({"app": "web"}));
+        // Absent fields are NULL, not zero or "".
+        assert!(b.column_by_name("generation").unwrap().is_null(0));
+        assert!(text(&b, "pod_ip", 0).is_none());
+        let spec: Value = serde_json::from_str(&text(&b, "spec", 0).unwrap()).unwrap();
+        assert_eq!(spec["nodeName"], "node-a");
+    }
+
+    #[test]
+    fn quantities_become_cores_and_bytes_and_garbage_becomes_null() {
+        let node = |cpu: &str, memory: &str| {
+            json!({
+                "metadata": {"name": "n"},
+                "status": {"capacity": {"cpu": cpu, "memory": memory}},
+            })
+        };
+        let mut nodes = resource("", "v1", "Node", "nodes");
+        nodes.namespaced = false;
+        let b = convert(&nodes, &[node("1500m", "2Gi"), node("lots", "")]);
+        let cpu = b
+            .column_by_name("cpu_capacity")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let memory = b
+            .column_by_name("memory_capacity")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!((cpu.value(0), memory.value(0)), (1.5, 2 << 30));
+        assert!(cpu.is_null(1) && memory.is_null(1));
+    }
+
+    #[test]
+    fn a_kind_without_a_shape_keeps_its_other_fields_in_body() {
+        let r = resource("example.com", "v1", "Gadget", "gadgets");
+        let b = convert(
+            &r,
+            &[json!({"metadata": {"name": "g"}, "spec": {"size": 3}, "extra": {"x": 1}})],
+        );
+        let body: Value = serde_json::from_str(&text(&b, "body", 0).unwrap()).unwrap();
+        assert_eq!(body, json!({"extra": {"x": 1}}));
+    }
+}

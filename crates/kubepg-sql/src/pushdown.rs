@@ -390,3 +390,108 @@ fn in_list(
         _ => Unsupported,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit};
+    use datafusion_functions_json::udfs::{json_as_text_udf, json_contains_udf};
+    use kubepg_kube::ResourceInfo;
+
+    use super::*;
+
+    fn pods() -> Vec<ColumnSpec> {
+        crate::kinds::table_columns(&ResourceInfo {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+            singular: "pod".into(),
+            short_names: vec!["po".into()],
+            namespaced: true,
+            verbs: vec!["list".into()],
+            crd: None,
+        })
+    }
+
+    fn label(key: &str) -> Expr {
+        json_as_text_udf().call(vec![col("labels"), lit(key)])
+    }
+
+    /// What the filters ask of the API, as query parameters, and each filter's verdict.
+    fn sent(
+        filters: &[Expr],
+    ) -> (
+        Option<Vec<String>>,
+        String,
+        String,
+        Vec<TableProviderFilterPushDown>,
+    ) {
+        let refs: Vec<&Expr> = filters.iter().collect();
+        let (p, verdicts) = classify(&refs, &pods(), true);
+        (
+            p.namespaces.map(|n| n.into_iter().collect()),
+            p.labels.to_query().unwrap_or_default(),
+            p.fields.to_query().unwrap_or_default(),
+            verdicts,
+        )
+    }
+
+    #[test]
+    fn namespaces_become_the_namespaces_listed_and_contradictions_list_nothing() {
+        let (ns, ..) = sent(&[col("namespace").eq(lit("shop"))]);
+        assert_eq!(ns, Some(vec!["shop".to_string()]));
+        let (ns, _, _, v) = sent(&[col("namespace")
+            .eq(lit("a"))
+            .or(col("namespace").eq(lit("b")))]);
+        assert_eq!((ns, v), (Some(vec!["a".into(), "b".into()]), vec![Exact]));
+        let (ns, ..) = sent(&[col("namespace").eq(lit("a")), col("namespace").eq(lit("b"))]);
+        assert_eq!(ns, Some(vec![]));
+        let (ns, _, fields, v) = sent(&[col("namespace").not_eq(lit("kube-system"))]);
+        assert_eq!(
+            (ns, fields.as_str(), v),
+            (None, "metadata.namespace!=kube-system", vec![Exact])
+        );
+    }
+
+    #[test]
+    fn label_filters_become_label_selectors_with_sqls_null_semantics() {
+        let (_, labels, _, v) = sent(&[label("app").eq(lit("web"))]);
+        assert_eq!((labels.as_str(), v), ("app=web", vec![Exact]));
+        // SQL drops rows without the label; the selector must too.
+        let (_, labels, ..) = sent(&[label("app").not_eq(lit("web"))]);
+        assert_eq!(labels, "app,app!=web");
+        let (_, labels, _, v) = sent(&[json_contains_udf().call(vec![col("labels"), lit("tier")])]);
+        assert_eq!((labels.as_str(), v), ("tier", vec![Exact]));
+        let (_, labels, _, v) = sent(&[label("app").is_null()]);
+        assert_eq!((labels.as_str(), v), ("!app", vec![Exact]));
+        // A value no selector can carry is not sent, and DataFusion filters.
+        let (_, labels, _, v) = sent(&[label("app").eq(lit("has space"))]);
+        assert_eq!((labels.as_str(), v), ("", vec![Unsupported]));
+    }
+
+    #[test]
+    fn field_selectors_are_exact_for_equality_and_narrow_for_inequality() {
+        let (_, _, fields, v) = sent(&[col("phase").eq(lit("Running"))]);
+        assert_eq!((fields.as_str(), v), ("status.phase=Running", vec![Exact]));
+        // A missing field is "" to the server and NULL to SQL.
+        let (_, _, fields, v) = sent(&[col("phase").not_eq(lit("Running"))]);
+        assert_eq!(
+            (fields.as_str(), v),
+            ("status.phase!=Running", vec![Inexact])
+        );
+        let (_, _, fields, v) = sent(&[col("name").eq(lit("web-1"))]);
+        assert_eq!((fields.as_str(), v), ("metadata.name=web-1", vec![Exact]));
+        let (_, _, fields, v) = sent(&[col("restarts").gt(lit(3))]);
+        assert_eq!((fields.as_str(), v), ("", vec![Unsupported]));
+    }
+
+    #[test]
+    fn cluster_filters_choose_clusters_and_nothing_else() {
+        let refs = [col("_cluster").eq(lit("prod-*"))];
+        let (p, v) = classify(&refs.iter().collect::<Vec<_>>(), &pods(), true);
+        assert_eq!(
+            (p.clusters, v),
+            (vec![vec!["prod-*".to_string()]], vec![Exact])
+        );
+    }
+}

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+// tokio's clock, so that idleness follows paused time in tests as it follows real time.
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -402,7 +405,7 @@ async fn run(
         } else {
             Instant::now()
         };
-        let deadline = tokio::time::Instant::from_std(since + idle);
+        let deadline = since + idle;
         tokio::select! {
             item = events.next() => {
                 let Some(shared) = shared.upgrade() else { return };

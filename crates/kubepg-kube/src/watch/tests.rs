@@ -131,7 +131,7 @@ async fn settle<F: Fn() -> bool>(done: F) {
     panic!("the cache never caught up");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cached_list_selects_like_the_server_and_follows_changes() {
     let fake = Arc::new(Fake::default());
     let feed = fake.feed("pods");
@@ -164,7 +164,7 @@ async fn a_cached_list_selects_like_the_server_and_follows_changes() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_relist_after_410_publishes_what_the_watch_missed() {
     let fake = Arc::new(Fake::default());
     let feed = fake.feed("pods");
@@ -200,8 +200,8 @@ async fn a_relist_after_410_publishes_what_the_watch_missed() {
     assert_eq!(cache.entries()[0].state, "watching");
 }
 
-#[tokio::test]
-async fn a_failed_first_list_is_the_waiting_querys_error_and_the_next_query_starts_over() {
+#[tokio::test(start_paused = true)]
+async fn a_failed_first_list_is_the_waiting_lists_error_and_the_next_list_starts_over() {
     let fake = Arc::new(Fake::default());
     let feed = fake.feed("pods");
     let cache = WatchCache::new(WatchConfig::default());
@@ -224,8 +224,8 @@ async fn a_failed_first_list_is_the_waiting_querys_error_and_the_next_query_star
     assert_eq!(names(&source, "pods", "").await.unwrap(), ["a"]);
 }
 
-#[tokio::test]
-async fn the_least_recently_used_table_is_dropped_to_stay_within_the_bound() {
+#[tokio::test(start_paused = true)]
+async fn the_least_recently_used_resource_is_dropped_to_stay_within_the_bound() {
     let fake = Arc::new(Fake::default());
     let one = pod("a", "1", "web");
     let cost = one.json().len() as u64;
@@ -249,8 +249,8 @@ async fn the_least_recently_used_table_is_dropped_to_stay_within_the_bound() {
     assert!(bytes <= cache.config().memory_limit);
 }
 
-#[tokio::test]
-async fn a_table_larger_than_the_bound_fails_its_query_with_the_reason() {
+#[tokio::test(start_paused = true)]
+async fn a_resource_larger_than_the_bound_fails_its_list_with_the_reason() {
     let fake = Arc::new(Fake::default());
     let feed = fake.feed("pods");
     initial(&feed, vec![pod("a", "1", "web"), pod("b", "2", "web")]);
@@ -264,8 +264,8 @@ async fn a_table_larger_than_the_bound_fails_its_query_with_the_reason() {
     assert!(cache.entries().is_empty());
 }
 
-#[tokio::test]
-async fn an_idle_table_stops_unless_someone_subscribes_to_it() {
+#[tokio::test(start_paused = true)]
+async fn an_idle_resource_stops_unless_someone_subscribes_to_it() {
     let fake = Arc::new(Fake::default());
     let cache = WatchCache::new(WatchConfig {
         idle: std::time::Duration::from_millis(50),

@@ -257,28 +257,6 @@ pub fn median(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(v: &[u64]) -> Vec<Duration> {
-        v.iter().map(|&m| Duration::from_millis(m)).collect()
-    }
-
-    #[test]
-    fn percentile_is_the_nearest_rank_of_unsorted_samples() {
-        let samples = ms(&[40, 10, 30, 20]);
-        assert_eq!(median(&samples), Duration::from_millis(20));
-        assert_eq!(percentile(&samples, 99.0), Duration::from_millis(40));
-        assert_eq!(percentile(&samples, 0.0), Duration::from_millis(10));
-    }
-
-    #[test]
-    fn percentile_of_no_samples_is_zero() {
-        assert_eq!(median(&[]), Duration::ZERO);
-    }
-}
-
 /// One large result read to the end, and the server's memory meanwhile.
 pub struct LargeRun {
     pub rows: u64,
@@ -388,4 +366,26 @@ pub async fn large_cursor(server: &Server, pods: u64, copies: u64) -> Result<Lar
         );
     }
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn percentile_is_the_nearest_rank_of_unsorted_samples() {
+        let samples = ms(&[40, 10, 30, 20]);
+        assert_eq!(median(&samples), Duration::from_millis(20));
+        assert_eq!(percentile(&samples, 99.0), Duration::from_millis(40));
+        assert_eq!(percentile(&samples, 0.0), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn percentile_of_no_samples_is_zero() {
+        assert_eq!(median(&[]), Duration::ZERO);
+    }
 }

@@ -46,6 +46,10 @@ pub struct SourceArgs {
     /// Deadline of one API request, in seconds.
     #[arg(long, env = "KUBEPG_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// The User-Agent of kubepg's API requests, which audit logs and API server metrics show
+    /// (to tell several kubepg instances apart); default `kubepg/VERSION`.
+    #[arg(long, env = "KUBEPG_USER_AGENT")]
+    pub user_agent: Option<String>,
     /// Memory the watch cache may hold across all tables (bytes, or with KiB, MiB, GiB); the
     /// least recently used tables are dropped to stay under it.
     #[arg(long, env = "KUBEPG_WATCH_MEMORY", default_value = "256MiB", value_parser = parse_size)]
@@ -140,6 +144,13 @@ impl SourceArgs {
             request_timeout: Duration::from_secs(self.request_timeout),
             observer,
             ..Default::default()
+        };
+        let live = match &self.user_agent {
+            Some(agent) => kubepg_kube::live::LiveConfig {
+                user_agent: agent.clone(),
+                ..live
+            },
+            None => live,
         };
         let pool = ClusterPool::build(PoolConfig {
             kubeconfigs: self.kubeconfig.clone(),

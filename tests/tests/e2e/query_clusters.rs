@@ -47,11 +47,14 @@ fn a_context_glob_queries_every_matching_cluster_and_a_name_only_that_one() {
         "c2 was not listed"
     );
     let (m1, m2) = (a1.mark(), a2.mark());
+    let agent = "kubepg-test/context-name-only";
     let one = common::query([
         "--kubeconfig",
         kubeconfig,
         "--context",
         "c1",
+        "--user-agent",
+        agent,
         "--scope",
         "all",
         "-q",
@@ -61,12 +64,18 @@ fn a_context_glob_queries_every_matching_cluster_and_a_name_only_that_one() {
     ]);
     assert_eq!(one.json(), [json!({"_cluster": "c1", "pods": 22})]);
     assert!(
-        a1.wait_for_blocking(m1, is_pod_list).is_ok(),
+        a1.wait_for_blocking(m1, |e| is_pod_list(e) && e.user_agent == agent)
+            .is_ok(),
         "c1 was not listed"
     );
-    // c2 is not in the pool at all: not a single request reaches it. (No other test of this
-    // binary uses c2.)
-    let to_c2 = a2.since(m2).unwrap();
+    // c2 is not in the pool at all: not a single request of this run reaches it (other tests
+    // of this binary may call c2 meanwhile, under their own user agents).
+    let to_c2: Vec<_> = a2
+        .since(m2)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.user_agent == agent)
+        .collect();
     assert!(
         to_c2.is_empty(),
         "c2 must not be called: {:?}",

@@ -120,10 +120,18 @@ async fn a_second_cached_query_makes_no_list_request() {
     let env = TestClusters::shared_seeded();
     // The API server logs a watch once it sends an event or ends; a short watch request makes
     // it end (and the watcher resume from its resourceVersion: watching again, never listing).
+    let agent = "kubepg-test/cached-roles";
     let server = serve(
         &env.kubeconfig(),
         "c1",
-        &["--consistency", "cached", "--watch-timeout", "1"],
+        &[
+            "--consistency",
+            "cached",
+            "--watch-timeout",
+            "1",
+            "--user-agent",
+            agent,
+        ],
     );
     let db = connect(&server).await;
     let audit = env.cluster("c1").audit();
@@ -171,7 +179,7 @@ async fn a_second_cached_query_makes_no_list_request() {
         .requests_since(again)
         .unwrap()
         .into_iter()
-        .filter(|e| e.verb == "list" && e.path().ends_with("/roles"))
+        .filter(|e| e.verb == "list" && e.user_agent == agent && e.path().ends_with("/roles"))
         .map(|e| e.request_uri)
         .collect();
     assert!(lists.is_empty(), "cached queries must not list: {lists:?}");
@@ -184,7 +192,8 @@ async fn a_second_cached_query_makes_no_list_request() {
 #[tokio::test]
 async fn live_mode_still_lists_on_every_query() {
     let env = TestClusters::shared_seeded();
-    let server = serve(&env.kubeconfig(), "c1", &[]);
+    let agent = "kubepg-test/live-configmaps";
+    let server = serve(&env.kubeconfig(), "c1", &["--user-agent", agent]);
     let db = connect(&server).await;
     let audit = env.cluster("c1").audit();
     assert_eq!(
@@ -196,7 +205,7 @@ async fn live_mode_still_lists_on_every_query() {
     let first = rows(&db, sql).await;
     audit
         .wait_for(start, |e| {
-            e.verb == "list" && e.path() == "/api/v1/configmaps"
+            e.verb == "list" && e.user_agent == agent && e.path() == "/api/v1/configmaps"
         })
         .await
         .unwrap();
@@ -204,12 +213,14 @@ async fn live_mode_still_lists_on_every_query() {
     assert_eq!(rows(&db, sql).await, first);
     audit
         .wait_for(second_mark, |e| {
-            e.verb == "list" && e.path() == "/api/v1/configmaps"
+            e.verb == "list" && e.user_agent == agent && e.path() == "/api/v1/configmaps"
         })
         .await
         .unwrap();
     assert!(
-        requests(&audit, start, "watch", "/api/v1/configmaps").is_empty(),
+        requests(&audit, start, "watch", "/api/v1/configmaps")
+            .iter()
+            .all(|e| e.user_agent != agent),
         "live mode must not watch"
     );
 }

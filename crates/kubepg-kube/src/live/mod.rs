@@ -32,6 +32,8 @@ pub struct LiveConfig {
     pub backoff: Duration,
     /// Told of every LIST and discovery response, and of every watch event.
     pub observer: Option<Arc<dyn ApiObserver>>,
+    /// The User-Agent of every request, so that API server audit logs and metrics name kubepg.
+    pub user_agent: String,
 }
 
 /// Receives each response of the LIST and discovery requests kubepg makes, for operators'
@@ -75,6 +77,7 @@ impl Default for LiveConfig {
             max_retries: 4,
             backoff: Duration::from_millis(200),
             observer: None,
+            user_agent: concat!("kubepg/", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }
 }
@@ -117,6 +120,10 @@ impl LiveSource {
         global_permits: Arc<Semaphore>,
     ) -> Result<Self> {
         let cluster = cluster.into();
+        let mut kube_config = kube_config;
+        let agent = http::HeaderValue::from_str(&config.user_agent)
+            .map_err(|e| Error::Kubeconfig(format!("user agent {:?}: {e}", config.user_agent)))?;
+        kube_config.headers.push((http::header::USER_AGENT, agent));
         let client = kube::Client::try_from(kube_config.clone())
             .map_err(|e| Error::Kubeconfig(format!("context {cluster}: {e}")))?;
         Ok(Self {

@@ -58,7 +58,7 @@ async fn a_crd_in_one_cluster_is_a_table_with_that_clusters_rows() {
 #[tokio::test]
 async fn cluster_filters_choose_which_clusters_are_called() {
     let env = TestClusters::shared_seeded();
-    let engine = common::engine(env, &["c1", "c2"], &[], EngineConfig::default()).await;
+    let (engine, agent) = common::tagged_engine(env, &["c1", "c2"], EngineConfig::default()).await;
     common::rows(&engine, Some("all"), "SELECT 1")
         .await
         .unwrap();
@@ -68,7 +68,9 @@ async fn cluster_filters_choose_which_clusters_are_called() {
     let rows = common::sorted_rows(&engine, Some("c1"), "SELECT DISTINCT _cluster, namespace FROM services WHERE _cluster = 'c2' AND namespace LIKE 'team-%'").await;
     assert_eq!(rows, [["c2", "team-01"], ["c2", "team-02"]]);
     let e2 = a2
-        .wait_for(m2, |e| e.path() == "/api/v1/services")
+        .wait_for(m2, |e| {
+            e.path() == "/api/v1/services" && e.user_agent == agent
+        })
         .await
         .unwrap();
     assert!(
@@ -77,7 +79,8 @@ async fn cluster_filters_choose_which_clusters_are_called() {
     );
     let e1 = a1.since(m1).unwrap();
     assert!(
-        !e1.iter().any(|e| e.path().ends_with("/services")),
+        !e1.iter()
+            .any(|e| e.path().ends_with("/services") && e.user_agent == agent),
         "c1 must not be listed: {e1:?}"
     );
 

@@ -16,18 +16,22 @@ async fn a_warm_start_answers_from_the_disk_cache_without_walking_discovery() {
     };
     let audit = env.cluster("c1").audit();
 
-    let cold = common::engine_with_discovery(env, config.clone()).await;
+    let (cold, cold_agent) = common::engine_with_discovery(env, config.clone()).await;
     let mark = audit.mark();
     assert_eq!(
         common::sorted_rows(&cold, None, "SELECT count(*) FROM nodes").await,
         [["4"]]
     );
     let events = audit
-        .wait_for(mark, |e| e.path() == "/api/v1/nodes")
+        .wait_for(mark, |e| {
+            e.path() == "/api/v1/nodes" && e.user_agent == cold_agent
+        })
         .await
         .unwrap();
     assert!(
-        events.iter().any(|e| e.path() == "/apis"),
+        events
+            .iter()
+            .any(|e| e.path() == "/apis" && e.user_agent == cold_agent),
         "the cold start walks discovery"
     );
     assert_eq!(
@@ -37,18 +41,21 @@ async fn a_warm_start_answers_from_the_disk_cache_without_walking_discovery() {
     );
 
     // A new pool (a restarted process) with the same cache directory.
-    let warm = common::engine_with_discovery(env, config).await;
+    let (warm, warm_agent) = common::engine_with_discovery(env, config).await;
     let mark = audit.mark();
     assert_eq!(
         common::sorted_rows(&warm, None, "SELECT count(*) FROM nodes").await,
         [["4"]]
     );
     let events = audit
-        .wait_for(mark, |e| e.path() == "/api/v1/nodes")
+        .wait_for(mark, |e| {
+            e.path() == "/api/v1/nodes" && e.user_agent == warm_agent
+        })
         .await
         .unwrap();
     let walked: Vec<_> = events
         .iter()
+        .filter(|e| e.user_agent == warm_agent)
         .filter(|e| e.path() == "/api" || e.path().starts_with("/apis"))
         .collect();
     assert!(

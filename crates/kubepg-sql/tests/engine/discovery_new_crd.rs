@@ -20,7 +20,8 @@ async fn a_crd_created_after_the_session_started_is_found_on_first_use() {
             ..Default::default()
         },
     )
-    .await;
+    .await
+    .0;
     let session = engine
         .session(kubepg_sql::SessionRequest::local(None))
         .await

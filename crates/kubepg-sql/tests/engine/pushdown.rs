@@ -183,14 +183,13 @@ const CASES: &[Case] = &[
 /// The LIST requests for `table`'s collection (other tests share the server).
 fn list_requests(
     events: &[AuditEvent],
+    agent: &str,
     table: &str,
 ) -> Vec<(String, Option<String>, Option<String>)> {
     let suffix = format!("/{table}");
     let mut v: Vec<_> = events
         .iter()
-        .filter(|e| {
-            e.verb == "list" && e.user.username == "kubepg-admin" && e.path().ends_with(&suffix)
-        })
+        .filter(|e| e.verb == "list" && e.user_agent == agent && e.path().ends_with(&suffix))
         .map(|e| {
             (
                 e.path().to_string(),
@@ -206,7 +205,7 @@ fn list_requests(
 #[tokio::test]
 async fn every_pushdown_form_returns_the_unfiltered_rows_and_sends_exactly_its_selectors() {
     let env = TestClusters::shared_seeded();
-    let engine = common::engine(env, &["c1"], &[], EngineConfig::default()).await;
+    let (engine, agent) = common::tagged_engine(env, &["c1"], EngineConfig::default()).await;
     let audit = env.cluster("c1").audit();
     // Discovery first, so that the marks below see only the queries' requests.
     common::rows(&engine, None, "SELECT 1").await.unwrap();
@@ -225,7 +224,9 @@ async fn every_pushdown_form_returns_the_unfiltered_rows_and_sends_exactly_its_s
         let mark = audit.mark();
         let got = common::sorted_rows(&engine, None, &pushed).await;
         let events = audit
-            .wait_for(mark, |e| e.verb == "list" && e.path().ends_with(case.table))
+            .wait_for(mark, |e| {
+                e.verb == "list" && e.user_agent == agent && e.path().ends_with(case.table)
+            })
             .await
             .unwrap();
         let want = common::sorted_rows(&engine, None, &reference).await;
@@ -237,7 +238,11 @@ async fn every_pushdown_form_returns_the_unfiltered_rows_and_sends_exactly_its_s
             .iter()
             .map(|(p, l, f)| (p.to_string(), l.map(str::to_string), f.map(str::to_string)))
             .collect();
-        assert_eq!(list_requests(&events, case.table), expected, "{pushed}");
+        assert_eq!(
+            list_requests(&events, &agent, case.table),
+            expected,
+            "{pushed}"
+        );
     }
 }
 
@@ -267,10 +272,9 @@ async fn explain_shows_the_requests_a_scan_will_send() {
 #[tokio::test]
 async fn limit_without_order_stops_paging_early() {
     let env = TestClusters::shared_seeded();
-    let engine = common::engine(
+    let (engine, agent) = common::tagged_engine(
         env,
         &["c1"],
-        &[],
         EngineConfig {
             page_size: 2,
             ..Default::default()
@@ -285,12 +289,14 @@ async fn limit_without_order_stops_paging_early() {
         .unwrap();
     assert_eq!(rows.len(), 3);
     let events = audit
-        .wait_for(mark, |e| e.path() == "/api/v1/configmaps")
+        .wait_for(mark, |e| {
+            e.path() == "/api/v1/configmaps" && e.user_agent == agent
+        })
         .await
         .unwrap();
     let lists: Vec<_> = events
         .iter()
-        .filter(|e| e.path() == "/api/v1/configmaps")
+        .filter(|e| e.path() == "/api/v1/configmaps" && e.user_agent == agent)
         .collect();
     // Two pages of two hold the three rows; the remaining pages are never asked for.
     assert_eq!(lists.len(), 2, "{lists:?}");

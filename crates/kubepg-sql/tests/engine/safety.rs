@@ -53,7 +53,7 @@ async fn secret_values_are_redacted_and_their_keys_kept() {
 #[tokio::test]
 async fn writes_and_local_files_are_refused_with_their_sqlstates() {
     let env = TestClusters::shared_seeded();
-    let engine = common::engine(env, &["c1"], &[], EngineConfig::default()).await;
+    let (engine, agent) = common::tagged_engine(env, &["c1"], EngineConfig::default()).await;
     let audit = env.cluster("c1").audit();
     common::rows(&engine, None, "SELECT 1").await.unwrap();
     let mark = audit.mark();
@@ -80,7 +80,7 @@ async fn writes_and_local_files_are_refused_with_their_sqlstates() {
         .since(mark)
         .unwrap()
         .into_iter()
-        .filter(|e| !matches!(e.verb.as_str(), "get" | "list" | "watch"))
+        .filter(|e| e.user_agent == agent && !matches!(e.verb.as_str(), "get" | "list" | "watch"))
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
 }

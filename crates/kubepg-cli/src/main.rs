@@ -71,6 +71,7 @@ fn main() -> std::process::ExitCode {
     init_tracing(cli.log_json, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(kubepg_sql::PLANNING_STACK)
         .build()
     {
         Ok(r) => r,
@@ -79,11 +80,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // On a runtime thread, not this one: their stacks are the ones sized for planning.
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Query(args) => query::run(args).await,
-            Command::Serve(args) => serve::run(args).await,
-        }
+        let work = tokio::spawn(async move {
+            match cli.command {
+                Command::Query(args) => query::run(args).await,
+                Command::Serve(args) => serve::run(args).await,
+            }
+        });
+        work.await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("kubepg stopped: {e}")))
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -74,8 +74,8 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
     };
     warn(&session);
-    let statements = session.parse(&sql).map_err(failed)?;
-    let mut stdout = std::io::stdout().lock();
+    let statements = session.parse(&sql).await.map_err(failed)?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout());
     for statement in statements {
         let result = async {
             match session.run(statement).await? {
@@ -119,6 +119,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
             Ok::<(), kubepg_sql::Error>(())
         }
         .await;
+        stdout.flush()?;
         warn(&session);
         result.map_err(failed)?;
     }

@@ -289,7 +289,7 @@ impl Queries {
     {
         let session = self.session(client).await?;
         let started = Instant::now();
-        let statements = match session.parse(query) {
+        let statements = match session.parse(query).await {
             Ok(s) => s,
             Err(e) => {
                 let e = to_pgwire(e);
@@ -494,7 +494,7 @@ impl QueryParser for Queries {
         let session = self.session(client).await?;
         let started = Instant::now();
         let result = async {
-            let mut statements = session.parse(sql)?;
+            let mut statements = session.parse(sql).await?;
             if statements.len() > 1 {
                 return Err(kubepg_sql::Error::refused(
                     SqlState::SyntaxError,

@@ -20,6 +20,9 @@ use crate::settings::{Consistency, KubepgSettings, SessionSettings};
 use crate::system;
 use crate::warnings::QueryWarnings;
 
+/// The query memory that bounds what one function call may allocate when none is set.
+const DEFAULT_VALUE_LIMIT: usize = 1 << 30;
+
 /// The DataFusion catalog a session's tables live in when the front end names none.
 pub const CATALOG: &str = "kubepg";
 
@@ -243,7 +246,20 @@ impl Engine {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        crate::dialect::install(&ctx, &request.database, &request.user, &settings)?;
+        // A quarter of the query's memory: sending a value copies it at least once more.
+        let value_limit = self
+            .inner
+            .config
+            .memory_limit
+            .unwrap_or(DEFAULT_VALUE_LIMIT) as u64
+            / 4;
+        crate::dialect::install(
+            &ctx,
+            &request.database,
+            &request.user,
+            &settings,
+            value_limit,
+        )?;
         settings.attach(&ctx);
         Ok(KubeSession {
             ctx,

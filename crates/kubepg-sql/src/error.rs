@@ -60,7 +60,7 @@ pub enum Error {
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
 
-    #[error(transparent)]
+    #[error("{}", datafusion_message(.0))]
     DataFusion(DataFusionError),
 
     #[error("{}", kube_message(.0))]
@@ -162,6 +162,22 @@ fn own_in(e: &DataFusionError) -> Option<Error> {
     }
 }
 
+/// A DataFusion failure as a SQL user reads it: the failure itself, without the optimizer rule
+/// or plan step it happened in ("Optimizer rule 'simplify_expressions' failed caused by …")
+/// and without DataFusion's and Arrow's category prefixes ("Arrow error: Cast error: …").
+fn datafusion_message(e: &DataFusionError) -> String {
+    match e.find_root() {
+        DataFusionError::ArrowError(ae, _) => {
+            let text = ae.to_string();
+            match text.split_once(": ") {
+                Some((kind, rest)) if kind.ends_with("error") => rest.to_string(),
+                _ => text,
+            }
+        }
+        root => root.message().into_owned(),
+    }
+}
+
 /// The SQLSTATE of a query failure DataFusion reports. Variants decide where they can; the few
 /// conditions DataFusion reports only in words are in [`MESSAGE_STATES`], each pinned by a test.
 pub fn sqlstate(e: &DataFusionError) -> SqlState {
@@ -190,16 +206,22 @@ pub fn sqlstate(e: &DataFusionError) -> SqlState {
                 ArrowError::CastError(msg) | ArrowError::ParseError(msg) => {
                     by_message(msg).unwrap_or(SqlState::InvalidTextRepresentation)
                 }
-                ArrowError::InvalidArgumentError(msg) | ArrowError::ComputeError(msg) => {
-                    by_message(msg).unwrap_or(SqlState::InternalError)
+                ArrowError::InvalidArgumentError(_)
+                | ArrowError::ComputeError(_)
+                | ArrowError::ExternalError(_) => {
+                    by_message(&ae.to_string()).unwrap_or(SqlState::InternalError)
                 }
                 ArrowError::MemoryError(_) => SqlState::OutOfMemory,
                 _ => SqlState::InternalError,
             }
         }
-        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
-            sqlstate(inner)
-        }
+        // The context can say what the failure is when the failure alone cannot ("Invalid
+        // regex" around the regex crate's own error).
+        DataFusionError::Context(context, inner) => match sqlstate(inner) {
+            SqlState::InternalError => by_message(context).unwrap_or(SqlState::InternalError),
+            state => state,
+        },
+        DataFusionError::Diagnostic(_, inner) => sqlstate(inner),
         DataFusionError::Shared(inner) => sqlstate(inner),
         DataFusionError::Collection(errors) => {
             errors.first().map_or(SqlState::InternalError, sqlstate)
@@ -232,6 +254,36 @@ const MESSAGE_STATES: &[(&[&str], SqlState)] = &[
     (&["Invalid function"], SqlState::UndefinedFunction),
     (&["No function matches"], SqlState::UndefinedFunction),
     (&["table '", "not found"], SqlState::UndefinedTable),
+    (&["Invalid regex"], SqlState::InvalidRegularExpression),
+    (&["regex parse error"], SqlState::InvalidRegularExpression),
+    (
+        &["Regular expression did not compile"],
+        SqlState::InvalidRegularExpression,
+    ),
+    (&["non UTF-8 data"], SqlState::CharacterNotInRepertoire),
+    (
+        &["invalid Unicode scalar value"],
+        SqlState::InvalidParameterValue,
+    ),
+    (
+        &["field position must not be zero"],
+        SqlState::InvalidParameterValue,
+    ),
+    (
+        &["Unsupported date_trunc granularity"],
+        SqlState::InvalidParameterValue,
+    ),
+    (
+        &["NTILE requires a positive integer"],
+        SqlState::InvalidArgumentForNtileFunction,
+    ),
+    (&["negative count not allowed"], SqlState::SubstringError),
+    (&["is out of range"], SqlState::DatetimeFieldOverflow),
+    (
+        &["square root of a negative number"],
+        SqlState::InvalidArgumentForPowerFunction,
+    ),
+    (&["verflow"], SqlState::NumericValueOutOfRange),
 ];
 
 fn by_message(msg: &str) -> Option<SqlState> {
@@ -312,10 +364,108 @@ mod tests {
                 DataFusionError::ResourcesExhausted("Failed to allocate".into()),
                 SqlState::OutOfMemory,
             ),
+            (
+                DataFusionError::Context(
+                    "Optimizer rule 'simplify_expressions' failed".into(),
+                    Box::new(DataFusionError::Context(
+                        "Invalid regex".into(),
+                        Box::new(DataFusionError::External("unclosed group".into())),
+                    )),
+                ),
+                SqlState::InvalidRegularExpression,
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::InvalidArgumentError(
+                        "Encountered non UTF-8 data: invalid utf-8 sequence".into(),
+                    )),
+                    None,
+                ),
+                SqlState::CharacterNotInRepertoire,
+            ),
+            (
+                DataFusionError::Execution("invalid Unicode scalar value: -1".into()),
+                SqlState::InvalidParameterValue,
+            ),
+            (
+                DataFusionError::Execution("field position must not be zero".into()),
+                SqlState::InvalidParameterValue,
+            ),
+            (
+                DataFusionError::Execution(
+                    "Unsupported date_trunc granularity: 'foo'. Supported values are: …".into(),
+                ),
+                SqlState::InvalidParameterValue,
+            ),
+            (
+                DataFusionError::Execution("NTILE requires a positive integer".into()),
+                SqlState::InvalidArgumentForNtileFunction,
+            ),
+            (
+                DataFusionError::Execution("negative count not allowed: -1".into()),
+                SqlState::SubstringError,
+            ),
+            (
+                DataFusionError::Execution("Month value '13' is out of range".into()),
+                SqlState::DatetimeFieldOverflow,
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::ComputeError(
+                        "Execution error: cannot take square root of a negative number".into(),
+                    )),
+                    None,
+                ),
+                SqlState::InvalidArgumentForPowerFunction,
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::ComputeError(
+                        "Int64Array overflow on abs(-9223372036854775808)".into(),
+                    )),
+                    None,
+                ),
+                SqlState::NumericValueOutOfRange,
+            ),
+            (
+                DataFusionError::Execution("Overflow happened on FACTORIAL(100)".into()),
+                SqlState::NumericValueOutOfRange,
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::ArithmeticOverflow(
+                        "Overflow happened on: 9223372036854775807 + 1".into(),
+                    )),
+                    None,
+                ),
+                SqlState::NumericValueOutOfRange,
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(sqlstate(&e), want, "{e}");
         }
+    }
+
+    #[test]
+    fn a_client_reads_the_failure_not_the_plan_step_or_the_category() {
+        let e = Error::from(DataFusionError::Context(
+            "Optimizer rule 'simplify_expressions' failed".into(),
+            Box::new(DataFusionError::ArrowError(
+                Box::new(ArrowError::CastError(
+                    "Cannot cast string 'abc' to value of Int32 type".into(),
+                )),
+                None,
+            )),
+        ));
+        assert_eq!(
+            e.to_string(),
+            "Cannot cast string 'abc' to value of Int32 type"
+        );
+        assert_eq!(e.sqlstate(), SqlState::InvalidTextRepresentation);
+        let e = Error::from(DataFusionError::Execution(
+            "NTILE requires a positive integer".into(),
+        ));
+        assert_eq!(e.to_string(), "NTILE requires a positive integer");
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub fn check(statement: &DfStatement) -> Result<()> {
 fn check_sql(s: &Statement) -> Result<()> {
     match s {
         Statement::Query(q) => {
-            if let SetExpr::Select(select) = q.body.as_ref()
-                && select.into.is_some()
-            {
+            if creates_a_table(&q.body) {
                 return Err(Error::ReadOnly("SELECT INTO creates a table".into()));
             }
             Ok(())
@@ -54,6 +52,18 @@ fn check_sql(s: &Statement) -> Result<()> {
     }
 }
 
+/// Whether any branch of a query body is a `SELECT … INTO` (a UNION's too).
+fn creates_a_table(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_some(),
+        SetExpr::SetOperation { left, right, .. } => {
+            creates_a_table(left) || creates_a_table(right)
+        }
+        SetExpr::Query(q) => creates_a_table(&q.body),
+        _ => false,
+    }
+}
+
 /// The statement's leading keywords, for the error message.
 fn statement_kind(s: &Statement) -> String {
     let text = s.to_string();
@@ -73,5 +83,40 @@ fn statement_kind(s: &Statement) -> String {
         }
         [first, ..] => first.to_ascii_uppercase(),
         [] => "this statement".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+    use crate::SqlState;
+
+    fn verdict(sql: &str) -> Option<SqlState> {
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        check(&DfStatement::Statement(Box::new(statement)))
+            .err()
+            .map(|e| e.sqlstate())
+    }
+
+    #[test]
+    fn select_into_is_refused_in_any_branch_of_a_union() {
+        assert_eq!(
+            verdict("SELECT 1 INTO t"),
+            Some(SqlState::ReadOnlySqlTransaction)
+        );
+        assert_eq!(
+            verdict("SELECT 1 UNION SELECT 2 INTO t"),
+            Some(SqlState::ReadOnlySqlTransaction)
+        );
+        assert_eq!(
+            verdict("SELECT 1 INTO t UNION ALL SELECT 2"),
+            Some(SqlState::ReadOnlySqlTransaction)
+        );
+        assert_eq!(verdict("SELECT 1 UNION SELECT 2"), None);
     }
 }

@@ -33,6 +33,11 @@ pub mod system;
 pub mod table;
 pub mod warnings;
 
+/// The stack the runtime's threads need: parsing and planning a statement as deep as the
+/// pipeline accepts recurses once per level of its tree (a debug build takes about 10 KiB a
+/// level). Front ends build their runtime with it.
+pub const PLANNING_STACK: usize = 32 << 20;
+
 /// The Arrow crate DataFusion uses, for front ends that read result batches.
 pub use datafusion::arrow;
 pub use engine::{CacheEntry, Engine, EngineConfig, Readiness};

@@ -62,6 +62,7 @@ sqlstates! {
     SubstringError = "22011", "substring_error";
     DivisionByZero = "22012", "division_by_zero";
     InvalidArgumentForNtileFunction = "22014", "invalid_argument_for_ntile_function";
+    InvalidArgumentForPowerFunction = "2201F", "invalid_argument_for_power_function";
     IntervalFieldOverflow = "22015", "interval_field_overflow";
     CharacterNotInRepertoire = "22021", "character_not_in_repertoire";
     InvalidParameterValue = "22023", "invalid_parameter_value";

@@ -56,8 +56,17 @@ const HOOKS: &[&dyn Hook] = &[
 impl KubeSession {
     /// Splits `sql` into statements, with the rewrites that let DataFusion plan what
     /// PostgreSQL clients send.
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        parse::statements(sql)
+    ///
+    /// Parsing is CPU work that a huge statement can make long: it runs on the blocking pool
+    /// (whose threads have the stack a deep syntax tree needs), and the statement timeout
+    /// answers 57014 when it runs past it, without waiting for it to finish.
+    pub async fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let sql = sql.to_string();
+        within(
+            self.deadline(),
+            plan::off_task(move || parse::statements(&sql)),
+        )
+        .await
     }
 
     /// Prepares one statement: a hook's statement is described by its hook, anything else is
@@ -138,7 +147,7 @@ impl KubeSession {
     /// for tests and tools that want a whole result at once.
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let mut last = Vec::new();
-        for statement in self.parse(sql)? {
+        for statement in self.parse(sql).await? {
             if let Outcome::Rows(rows) | Outcome::Copy { rows, .. } = self.run(statement).await? {
                 last = rows
                     .batches

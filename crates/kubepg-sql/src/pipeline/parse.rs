@@ -74,6 +74,7 @@ static RULES: LazyLock<Vec<Box<dyn SqlStatementRewriteRule>>> = LazyLock::new(||
 /// are taken as it rewrites them; every other statement is parsed as written and gets
 /// [`RULES`].
 pub fn statements(sql: &str) -> Result<Vec<Statement>> {
+    check_complexity(sql)?;
     let (sql, moves) = moves_as_fetches(sql);
     let sql = prepare(&sql);
     let compatible = match PARSER.parse(&sql) {
@@ -110,6 +111,66 @@ pub fn statements(sql: &str) -> Result<Vec<Statement>> {
             statement
         })
         .collect())
+}
+
+/// Operators one statement may hold. A chain of them (`1+1+…`, `a OR b OR …`, `UNION ALL`
+/// after `UNION ALL`, CTEs reading the CTE before them) parses without recursion into a tree
+/// as deep as it is long, and every later walk of that tree — rewriting, planning, printing,
+/// even dropping it — recurses once per level: past a few thousand levels that overflows a
+/// thread's stack and aborts the whole server. sqlparser bounds nesting by parentheses (50)
+/// but not these chains.
+const MAX_OPERATORS: usize = 1000;
+
+/// Refuses a statement whose operators could nest past [`MAX_OPERATORS`], before any tree is
+/// built: 54001, as PostgreSQL answers a statement past its stack depth.
+fn check_complexity(sql: &str) -> Result<()> {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return Ok(());
+    };
+    let mut operators = 0;
+    let mut previous_as = false;
+    for token in &tokens {
+        let counts = match token {
+            Token::SemiColon => {
+                operators = 0;
+                false
+            }
+            Token::Whitespace(_)
+            | Token::Comma
+            | Token::Period
+            | Token::RParen
+            | Token::Number(..)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::DollarQuotedString(_)
+            | Token::Placeholder(_) => false,
+            // `name AS (`: one CTE, which the next may read.
+            Token::LParen => previous_as,
+            Token::Word(w) => matches!(
+                w.value.to_ascii_uppercase().as_str(),
+                "AND" | "OR" | "UNION" | "INTERSECT" | "EXCEPT"
+            ),
+            _ => true,
+        };
+        if !matches!(token, Token::Whitespace(_)) {
+            previous_as = matches!(token, Token::Word(w) if w.value.eq_ignore_ascii_case("as"));
+        }
+        if counts {
+            operators += 1;
+            if operators > MAX_OPERATORS {
+                return Err(Error::refused(
+                    SqlState::StatementTooComplex,
+                    format!(
+                        "statement too complex: more than {MAX_OPERATORS} operators, set operations and CTEs in one statement"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Statements only DataFusion's own parser knows (`CREATE EXTERNAL TABLE`, `COPY … TO` a file
@@ -468,6 +529,46 @@ mod tests {
             );
         }
         assert_eq!(parsed[1].to_string(), "SELECT 'move' AS move");
+    }
+
+    #[test]
+    fn chains_past_the_operator_bound_are_refused_before_a_tree_is_built() {
+        let chain = |op: &str, n: usize| format!("SELECT 1{}", format!(" {op} 1").repeat(n));
+        for sql in [
+            chain("+", 1001),
+            chain("OR", 1001),
+            chain("||", 1001),
+            format!("SELECT 1{}", " UNION ALL SELECT 1".repeat(1001)),
+            format!("SELECT labels{} FROM pods", " -> 'a'".repeat(1001)),
+            format!(
+                "WITH c0 AS (SELECT 1){} SELECT * FROM c1000",
+                (1..=1001)
+                    .map(|i| format!(", c{i} AS (SELECT * FROM c{})", i - 1))
+                    .collect::<String>()
+            ),
+        ] {
+            let e = statements(&sql).unwrap_err();
+            assert_eq!(
+                e.sqlstate(),
+                SqlState::StatementTooComplex,
+                "{}",
+                &sql[..40]
+            );
+        }
+        // Long lists are flat, and each statement of many has its own bound. A tree 900 deep
+        // needs the stack the server plans with, not a test thread's.
+        let values = (0..5000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(statements(&format!("SELECT 1 WHERE 1 IN ({values})")).is_ok());
+        let many = format!("{};", chain("+", 900)).repeat(3);
+        std::thread::Builder::new()
+            .stack_size(crate::PLANNING_STACK)
+            .spawn(move || assert_eq!(statements(&many).unwrap().len(), 3))
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -5,14 +5,17 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_functions_json::JSON_UNION_DATA_TYPE;
+use datafusion_functions_json::udfs::json_union_to_text_udf;
 use futures::StreamExt;
 
 use super::names;
 use super::outcome::{Columns, Described, Outcome, Rows};
 use super::session::KubeSession;
+use crate::columns::PG_TYPE_KEY;
 use crate::error::{Error, Result};
 
 impl KubeSession {
@@ -20,12 +23,18 @@ impl KubeSession {
     pub(crate) async fn logical_plan(&self, statement: Statement) -> Result<LogicalPlan> {
         let statement = DfStatement::Statement(Box::new(statement));
         crate::guard::check(&statement)?;
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let state = self.ctx.state();
+        let plan = off_task(move || {
+            tokio::runtime::Handle::current()
+                .block_on(state.statement_to_plan(statement))
+                .map_err(Error::from)
+        })
+        .await?;
         datafusion::prelude::SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .verify_plan(&plan)?;
-        Ok(plan)
+        jsonb_out(plan)
     }
 
     /// Executes a planned query into rows named as PostgreSQL names them.
@@ -43,7 +52,14 @@ impl KubeSession {
             None => postgres_columns(&plan),
         };
         let df = self.ctx.execute_logical_plan(plan).await?;
-        let stream = df.execute_stream().await?;
+        // Optimizing and physical planning are CPU work too; the stream then runs on the
+        // runtime, where the statement's deadline and a cancel reach it between batches.
+        let stream = off_task(move || {
+            tokio::runtime::Handle::current()
+                .block_on(df.execute_stream())
+                .map_err(Error::from)
+        })
+        .await?;
         Ok(Outcome::Rows(Rows {
             columns,
             batches: stream.map(|b| b.map_err(Error::from)).boxed(),
@@ -54,6 +70,51 @@ impl KubeSession {
 }
 
 /// The parameters and columns of a planned query.
+/// `plan` with its JSON values as jsonb text: datafusion-functions-json's `->` and
+/// `json_get()` answer a union of JSON types, which no PostgreSQL client can read; PostgreSQL's
+/// `->` answers jsonb. The columns keep the names PostgreSQL gives them.
+fn jsonb_out(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let schema = plan.schema().clone();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| *f.data_type() == *JSON_UNION_DATA_TYPE)
+    {
+        return Ok(plan);
+    }
+    let names = names::postgres_names(&plan)
+        .unwrap_or_else(|| schema.fields().iter().map(|f| f.name().clone()).collect());
+    let jsonb = datafusion::common::metadata::FieldMetadata::from(
+        std::collections::BTreeMap::from([(PG_TYPE_KEY.to_string(), "jsonb".to_string())]),
+    );
+    let exprs = schema.iter().zip(names).map(|((qualifier, field), name)| {
+        let column = Expr::Column(datafusion::common::Column::from((qualifier, field)));
+        if *field.data_type() == *JSON_UNION_DATA_TYPE {
+            json_union_to_text_udf()
+                .call(vec![column])
+                .alias_with_metadata(name, Some(jsonb.clone()))
+        } else {
+            column.alias(name)
+        }
+    });
+    Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
+/// `work` on the blocking pool: CPU-bound work that must not hold a runtime thread, that a
+/// deadline can abandon (its result is dropped when it comes), and whose deep recursion gets
+/// the pool's large stacks. A panic in it is kubepg's bug, answered as one (XX000), and the
+/// session goes on.
+pub(crate) async fn off_task<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(Error::refused(
+            crate::SqlState::InternalError,
+            format!("the statement stopped: {e}"),
+        ))
+    })
+}
+
 pub(crate) fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
     let mut parameters: Vec<(usize, Option<DataType>)> = plan
         .get_parameter_types()?

@@ -22,6 +22,7 @@ pub use kubepg::{Consistency, KubepgSettings};
 pub use units::{parse_duration, show_duration};
 
 use crate::error::{Error, Result};
+use crate::sqlstate::SqlState;
 
 /// Where a setting comes from, which decides where its value lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,8 +470,19 @@ impl SessionSettings {
     /// `SET name = value`.
     pub fn set(&self, name: &str, value: &str) -> Result<()> {
         let canonical = Self::canonical(name);
+        // application_name is cut to its length instead, as PostgreSQL does.
+        if value.len() > MAX_VALUE_BYTES && canonical != "application_name" {
+            return Err(Error::InvalidSetting {
+                name: canonical,
+                value: format!("{}…", value.chars().take(32).collect::<String>()),
+                expected: "a value of at most 8 KiB",
+            });
+        }
         match Self::family(name) {
             Family::Kubepg | Family::DataFusion => {
+                if Self::family(name) == Family::DataFusion {
+                    engine_setting_allowed(&canonical, value)?;
+                }
                 let state = read(&self.state)
                     .upgrade()
                     .ok_or_else(|| Error::UnknownSetting(canonical.clone()))?;
@@ -670,6 +682,39 @@ impl SessionSettings {
     }
 }
 
+/// The longest value a setting takes: a reported one travels in a ParameterStatus message.
+const MAX_VALUE_BYTES: usize = 8192;
+
+/// The most partitions a query may plan with: each holds its own hash tables and buffers, so
+/// thousands multiply a query's memory past what its pool can see.
+const MAX_TARGET_PARTITIONS: usize = 64;
+
+/// The largest batch a query may work in: batches are held whole, outside the memory pool.
+const MAX_BATCH_SIZE: usize = 1 << 16;
+
+/// Engine settings a session may not change, or not past a bound: the operator's memory and
+/// catalog settings, and those that multiply what a query holds.
+fn engine_setting_allowed(name: &str, value: &str) -> Result<()> {
+    if name.starts_with("datafusion.runtime.") || name.starts_with("datafusion.catalog.") {
+        return Err(Error::refused(
+            SqlState::InsufficientPrivilege,
+            format!("{name} is the server's, set by its operator"),
+        ));
+    }
+    let bound = match name {
+        "datafusion.execution.target_partitions" => MAX_TARGET_PARTITIONS,
+        "datafusion.execution.batch_size" => MAX_BATCH_SIZE,
+        _ => return Ok(()),
+    };
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > bound => Err(Error::refused(
+            SqlState::InvalidParameterValue,
+            format!("{name} may be at most {bound}: larger values multiply what one query holds"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A PostgreSQL setting's value as PostgreSQL stores it, or why it is not one.
 fn normalize(d: &Definition, value: &str) -> Result<String> {
     let invalid = |expected: &'static str| Error::InvalidSetting {
@@ -678,6 +723,14 @@ fn normalize(d: &Definition, value: &str) -> Result<String> {
         expected,
     };
     match (d.name, d.vartype) {
+        // As PostgreSQL does (NAMEDATALEN - 1).
+        ("application_name", _) => Ok(value
+            .chars()
+            .scan(0, |bytes, c| {
+                *bytes += c.len_utf8();
+                (*bytes <= 63).then_some(c)
+            })
+            .collect()),
         (_, "integer") if d.unit == Some("ms") => parse_duration(value)
             .map(show_duration)
             .map_err(|_| invalid("a duration such as 5000, '5s', '2min' or '1h'")),

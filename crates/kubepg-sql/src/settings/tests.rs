@@ -134,3 +134,45 @@ fn startup_parameters_count_as_the_client_s_and_survive_reset_all() {
     settings.reset_all().unwrap();
     assert_eq!(settings.get("application_name").unwrap(), "psql");
 }
+
+#[test]
+fn engine_settings_that_multiply_memory_are_bounded_and_the_operators_are_refused() {
+    let (_ctx, settings) = session();
+    let code = |r: Result<()>| r.unwrap_err().sqlstate();
+    assert_eq!(
+        code(settings.set("datafusion.execution.target_partitions", "10000")),
+        SqlState::InvalidParameterValue
+    );
+    settings
+        .set("datafusion.execution.target_partitions", "4")
+        .unwrap();
+    assert_eq!(
+        code(settings.set("datafusion.execution.batch_size", "100000000")),
+        SqlState::InvalidParameterValue
+    );
+    assert_eq!(
+        code(settings.set("datafusion.runtime.memory_limit", "100G")),
+        SqlState::InsufficientPrivilege
+    );
+    assert_eq!(
+        code(settings.set("datafusion.catalog.information_schema", "true")),
+        SqlState::InsufficientPrivilege
+    );
+}
+
+#[test]
+fn long_values_are_cut_or_refused_as_postgresql_does() {
+    let (_ctx, settings) = session();
+    settings
+        .set("application_name", &"é".repeat(40_000 / 2))
+        .unwrap();
+    let name = settings.get("application_name").unwrap();
+    assert!(name.len() <= 63 && name.starts_with('é'), "{}", name.len());
+    assert_eq!(
+        settings
+            .set("search_path", &"x".repeat(40_000))
+            .unwrap_err()
+            .sqlstate(),
+        SqlState::InvalidParameterValue
+    );
+}

@@ -167,15 +167,21 @@ fn own_in(e: &DataFusionError) -> Option<Error> {
 /// and without DataFusion's and Arrow's category prefixes ("Arrow error: Cast error: …").
 fn datafusion_message(e: &DataFusionError) -> String {
     match e.find_root() {
-        DataFusionError::ArrowError(ae, _) => {
-            let text = ae.to_string();
-            match text.split_once(": ") {
-                Some((kind, rest)) if kind.ends_with("error") => rest.to_string(),
-                _ => text,
-            }
-        }
-        root => root.message().into_owned(),
+        DataFusionError::ArrowError(ae, _) => without_kinds(&ae.to_string()),
+        root => without_kinds(&root.message()),
     }
+}
+
+/// `text` without the "Compute error: Execution error: " a function's error collects when
+/// DataFusion and arrow wrap it in their kinds of error.
+fn without_kinds(mut text: &str) -> String {
+    while let Some((kind, rest)) = text.split_once(": ")
+        && kind.ends_with(" error")
+        && kind.split(' ').count() <= 2
+    {
+        text = rest;
+    }
+    text.to_string()
 }
 
 /// The SQLSTATE of a query failure DataFusion reports. Variants decide where they can; the few

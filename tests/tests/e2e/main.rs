@@ -14,6 +14,7 @@ mod query_safety;
 mod query_snapshot;
 mod serve_clients;
 mod serve_config;
+mod serve_hostile;
 mod serve_identity;
 mod serve_lifecycle;
 mod serve_protocol;

@@ -2,6 +2,8 @@
 //! tokio-postgres's extended protocol with binary results and parameters, authentication,
 //! connection limits and errors that leave the connection usable.
 
+use crate::common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -430,30 +432,14 @@ async fn psql_copy_exports_query_results_as_csv_and_text() {
     assert!(!std::path::Path::new("/tmp/kubepg-copy-test").exists());
 }
 
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let out = tokio::process::Command::new("curl")
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            &format!("http://{addr}{path}"),
-        ])
-        .output()
-        .await
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or_default();
-    (code.parse().unwrap_or(0), body.to_string())
-}
-
 #[tokio::test]
 async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
     let s = start(AuthMode::Trust, 10).await;
     assert_eq!(
-        http_get(s.health, "/healthz").await,
+        common::http_get(s.health, "/healthz").await,
         (200, "ok\n".to_string())
     );
-    let (code, body) = http_get(s.health, "/readyz").await;
+    let (code, body) = common::http_get(s.health, "/readyz").await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("c1") && body.contains("c2"), "{body}");
 
@@ -470,7 +456,7 @@ async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
         .simple_query("SET kubepg.consistency = 'cached'; SELECT count(*) FROM nodes")
         .await
         .unwrap();
-    let (code, metrics) = http_get(s.health, "/metrics").await;
+    let (code, metrics) = common::http_get(s.health, "/metrics").await;
     assert_eq!(code, 200);
     // One LIST page of c1's 22 pods; the nodes came through the watch cache.
     assert!(
@@ -514,7 +500,7 @@ async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
             "{line} missing:\n{metrics}"
         );
     }
-    assert_eq!(http_get(s.health, "/nope").await.0, 404);
+    assert_eq!(common::http_get(s.health, "/nope").await.0, 404);
 }
 
 #[tokio::test]
@@ -536,8 +522,8 @@ async fn readiness_fails_while_no_cluster_answers() {
     let health = server.health_addr().unwrap();
     let (_stop, stopped) = watch::channel(false);
     tokio::spawn(server.run(stopped));
-    assert_eq!(http_get(health, "/healthz").await.0, 200);
-    let (code, body) = http_get(health, "/readyz").await;
+    assert_eq!(common::http_get(health, "/healthz").await.0, 200);
+    let (code, body) = common::http_get(health, "/readyz").await;
     assert_eq!(code, 503);
     assert!(body.contains("dead"), "{body}");
 }

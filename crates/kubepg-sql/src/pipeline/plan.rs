@@ -34,7 +34,7 @@ impl KubeSession {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .verify_plan(&plan)?;
-        jsonb_out(plan)
+        client_columns(plan)
     }
 
     /// Executes a planned query into rows named as PostgreSQL names them.
@@ -70,16 +70,16 @@ impl KubeSession {
 }
 
 /// The parameters and columns of a planned query.
-/// `plan` with its JSON values as jsonb text: datafusion-functions-json's `->` and
-/// `json_get()` answer a union of JSON types, which no PostgreSQL client can read; PostgreSQL's
-/// `->` answers jsonb. The columns keep the names PostgreSQL gives them.
-fn jsonb_out(plan: LogicalPlan) -> Result<LogicalPlan> {
+/// `plan` with every column in a type PostgreSQL clients read: datafusion-functions-json's
+/// `->` and `json_get()` answer a union of JSON types, which no client can read (PostgreSQL's
+/// `->` answers jsonb), so they become jsonb text; decimals wider than 38 digits have no
+/// encoder in arrow-pg, so they become their text. The columns keep the names PostgreSQL
+/// gives them.
+fn client_columns(plan: LogicalPlan) -> Result<LogicalPlan> {
     let schema = plan.schema().clone();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| *f.data_type() == *JSON_UNION_DATA_TYPE)
-    {
+    let unreadable =
+        |t: &DataType| *t == *JSON_UNION_DATA_TYPE || matches!(t, DataType::Decimal256(..));
+    if !schema.fields().iter().any(|f| unreadable(f.data_type())) {
         return Ok(plan);
     }
     let names = names::postgres_names(&plan)
@@ -89,12 +89,14 @@ fn jsonb_out(plan: LogicalPlan) -> Result<LogicalPlan> {
     );
     let exprs = schema.iter().zip(names).map(|((qualifier, field), name)| {
         let column = Expr::Column(datafusion::common::Column::from((qualifier, field)));
-        if *field.data_type() == *JSON_UNION_DATA_TYPE {
-            json_union_to_text_udf()
+        match field.data_type() {
+            t if *t == *JSON_UNION_DATA_TYPE => json_union_to_text_udf()
                 .call(vec![column])
-                .alias_with_metadata(name, Some(jsonb.clone()))
-        } else {
-            column.alias(name)
+                .alias_with_metadata(name, Some(jsonb.clone())),
+            DataType::Decimal256(..) => {
+                datafusion::logical_expr::cast(column, DataType::Utf8).alias(name)
+            }
+            _ => column.alias(name),
         }
     });
     Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)

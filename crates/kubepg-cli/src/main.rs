@@ -34,9 +34,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run SQL against the configured clusters and print the result.
-    Query(query::QueryArgs),
+    Query(Box<query::QueryArgs>),
     /// Serve the clusters as a PostgreSQL database.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,8 +84,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         let work = tokio::spawn(async move {
             match cli.command {
-                Command::Query(args) => query::run(args).await,
-                Command::Serve(args) => serve::run(args).await,
+                Command::Query(args) => query::run(*args).await,
+                Command::Serve(args) => serve::run(*args).await,
             }
         });
         work.await

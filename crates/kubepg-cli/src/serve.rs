@@ -47,9 +47,18 @@ pub struct ServeArgs {
     /// How users prove their password.
     #[arg(long, env = "KUBEPG_AUTH", value_enum, default_value = "scram")]
     pub auth: AuthMethod,
-    /// Connections served at once.
+    /// Sessions served at once (counted from their startup packet; one more gets 53300).
     #[arg(long, env = "KUBEPG_MAX_CONNECTIONS", default_value_t = 100)]
     pub max_connections: usize,
+    /// Connections not yet authenticated that may wait at once; more are closed at once.
+    #[arg(long, env = "KUBEPG_MAX_STARTUPS", default_value_t = 200)]
+    pub max_startups: usize,
+    /// Seconds a connection may take from connecting to being authenticated.
+    #[arg(long, env = "KUBEPG_AUTH_TIMEOUT", default_value_t = 10)]
+    pub auth_timeout: u64,
+    /// The largest message a client may send, in bytes (larger: FATAL 54000).
+    #[arg(long, env = "KUBEPG_MAX_MESSAGE_BYTES", default_value = "16MiB", value_parser = crate::sources::parse_size)]
+    pub max_message_bytes: u64,
     /// Default statement_timeout in seconds (0 disables; clients may SET their own).
     #[arg(long, env = "KUBEPG_STATEMENT_TIMEOUT", default_value_t = 300)]
     pub statement_timeout: u64,
@@ -156,6 +165,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listen: args.listen,
             auth,
             max_connections: args.max_connections,
+            max_startups: args.max_startups,
+            auth_timeout: Duration::from_secs(args.auth_timeout.max(1)),
+            max_message_bytes: usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX),
             statement_timeout: Duration::from_secs(args.statement_timeout),
             default_database: args.default_database.clone(),
             shutdown_grace: Duration::from_secs(args.shutdown_grace),

@@ -111,7 +111,7 @@ impl From<ConsistencyArg> for kubepg_sql::Consistency {
 }
 
 /// `1048576`, `64KiB`, `256MiB`, `2GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB`, all powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);

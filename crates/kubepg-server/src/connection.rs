@@ -12,7 +12,7 @@ use datafusion_postgres::pgwire::api::{
 use datafusion_postgres::pgwire::error::PgWireResult;
 use kubepg_sql::pipeline::{Notification, notification_queue};
 use kubepg_sql::{Engine, KubeSession, SessionRequest};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use crate::ServerConfig;
 use crate::errors::to_pgwire;
@@ -40,7 +40,7 @@ impl Connection {
         connections: Arc<ConnectionManager>,
         metrics: Arc<Metrics>,
         peer: SocketAddr,
-        over_limit: bool,
+        sessions: Arc<Semaphore>,
     ) -> Self {
         let (sender, notifications) = notification_queue();
         let activity = Arc::new(Activity::default());
@@ -49,7 +49,8 @@ impl Connection {
                 engine.clone(),
                 config.clone(),
                 connections.clone(),
-                over_limit,
+                sessions,
+                metrics.clone(),
             )),
             queries: Queries(Arc::new(Inner {
                 engine,

@@ -11,6 +11,7 @@ pub mod auth;
 mod connection;
 mod encode;
 mod errors;
+mod frames;
 pub mod health;
 mod idle;
 mod pipeline;
@@ -36,8 +37,17 @@ pub use auth::{AuthMode, Users};
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub auth: AuthMode,
-    /// Connections served at once; one more is refused with SQLSTATE 53300.
+    /// Sessions served at once, counted from their startup packet; one more is refused with
+    /// SQLSTATE 53300.
     pub max_connections: usize,
+    /// Connections that have not finished authenticating; more are closed at once, so that
+    /// silent sockets cannot hold the sessions' slots.
+    pub max_startups: usize,
+    /// How long a connection may take from connecting to being authenticated.
+    pub auth_timeout: Duration,
+    /// The largest message a client may send (a startup packet: 10,000 bytes); a larger one
+    /// is refused with a FATAL 54000 as soon as its header arrives.
+    pub max_message_bytes: usize,
     /// Default `statement_timeout` of every session (0 = none).
     pub statement_timeout: Duration,
     /// The database a client gets when it names none, or names `postgres`.
@@ -64,6 +74,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5432)),
             auth: AuthMode::Trust,
             max_connections: 100,
+            max_startups: 200,
+            auth_timeout: Duration::from_secs(10),
+            max_message_bytes: 16 << 20,
             statement_timeout: Duration::from_secs(300),
             default_database: "kubepg".into(),
             shutdown_grace: Duration::from_secs(30),
@@ -155,30 +168,35 @@ impl Server {
             ));
         }
         let tls = config.tls.clone().map(TlsAcceptor::from);
-        let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+        let sessions = Arc::new(Semaphore::new(config.max_connections.max(1)));
+        let startups = Arc::new(Semaphore::new(config.max_startups.max(1)));
+        let mut accept_failures = AcceptFailures::default();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((socket, peer)) => {
-                        let permit = permits.clone().try_acquire_owned();
-                        if permit.is_err() {
+                        let Ok(starting) = startups.clone().try_acquire_owned() else {
                             metrics.refused_connections.inc();
-                        } else {
-                            metrics.connections.inc();
-                        }
-                        let conn = connection::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, permit.is_err());
+                            tracing::debug!(%peer, "closing a connection: too many in startup");
+                            continue;
+                        };
+                        metrics.connections.inc();
+                        let conn = connection::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, sessions.clone());
                         let active = metrics.clone();
                         let tls = tls.clone();
-                        let idle_timeout = config.idle_timeout;
+                        let limits = socket::Limits {
+                            idle_timeout: config.idle_timeout,
+                            auth_timeout: config.auth_timeout,
+                            max_message_bytes: config.max_message_bytes,
+                        };
                         tasks.spawn(async move {
-                            let _permit = permit;
                             active.active_connections.inc();
-                            serve_socket(socket, tls, conn, peer, idle_timeout).await;
+                            serve_socket(socket, tls, conn, peer, limits, starting).await;
                             active.active_connections.dec();
                         });
                     }
-                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+                    Err(e) => accept_failures.failed(e).await,
                 },
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
@@ -206,14 +224,39 @@ impl Server {
     }
 }
 
+/// Failed accepts (out of file descriptors, mostly): each waits a moment, so that the loop does
+/// not spin on a condition that lasts, and they are logged once per interval with their count.
+#[derive(Default)]
+struct AcceptFailures {
+    since_log: u64,
+    logged: Option<tokio::time::Instant>,
+}
+
+impl AcceptFailures {
+    const PAUSE: Duration = Duration::from_millis(100);
+    const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    async fn failed(&mut self, e: std::io::Error) {
+        self.since_log += 1;
+        let now = tokio::time::Instant::now();
+        if self.logged.is_none_or(|at| now - at >= Self::LOG_EVERY) {
+            tracing::warn!(error = %e, failures = self.since_log, "accept failed; pausing before accepting again");
+            self.since_log = 0;
+            self.logged = Some(now);
+        }
+        tokio::time::sleep(Self::PAUSE).await;
+    }
+}
+
 async fn serve_socket(
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
     conn: connection::Connection,
     peer: SocketAddr,
-    idle_timeout: Option<Duration>,
+    limits: socket::Limits,
+    starting: tokio::sync::OwnedSemaphorePermit,
 ) {
-    if let Err(e) = socket::serve(socket, tls, conn, peer, idle_timeout).await {
+    if let Err(e) = socket::serve(socket, tls, conn, peer, limits, starting).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

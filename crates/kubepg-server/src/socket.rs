@@ -13,27 +13,35 @@ use std::time::Duration;
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ErrorHandler, NoopHandler, PgWireConnectionState,
 };
+use datafusion_postgres::pgwire::error::PgWireError;
 use datafusion_postgres::pgwire::messages::response::{NotificationResponse, TransactionStatus};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use datafusion_postgres::pgwire::tokio::TlsAcceptor;
 use datafusion_postgres::pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::codec::{Framed, FramedParts};
 
 use crate::connection::Connection;
 use crate::errors::ErrorMapping;
+use crate::frames::{FrameError, Frames};
 use crate::pipeline::PreparedStatement;
 use kubepg_sql::pipeline::Notification;
 
-/// How long a client may take from connecting to being authenticated, as pgwire allows.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// What one connection may do: the server's bounds, per connection.
+pub struct Limits {
+    pub idle_timeout: Option<Duration>,
+    pub auth_timeout: Duration,
+    pub max_message_bytes: usize,
+}
 
 /// How long a client may leave notifications unread in its socket before it is closed: one
 /// that LISTENs and stops reading must not hold a connection slot and its queue forever.
 const NOTIFY_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Next {
-    Message(Option<Result<PgWireFrontendMessage, datafusion_postgres::pgwire::error::PgWireError>>),
+    Message(Option<Result<PgWireFrontendMessage, PgWireError>>),
     Notify(Notification),
     Stop,
 }
@@ -44,18 +52,33 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     conn: Connection,
     peer: SocketAddr,
-    idle_timeout: Option<Duration>,
+    limits: Limits,
+    starting: OwnedSemaphorePermit,
 ) -> std::io::Result<()> {
-    let startup = tokio::time::sleep(STARTUP_TIMEOUT);
+    let Limits {
+        idle_timeout,
+        auth_timeout,
+        max_message_bytes,
+    } = limits;
+    // Held until authentication is over: it counts the connections still in startup.
+    let mut starting = Some(starting);
+    let startup = tokio::time::sleep(auth_timeout);
     tokio::pin!(startup);
     let negotiated = tokio::select! {
         () = &mut startup => return Ok(()),
         negotiated = negotiate_tls::<PreparedStatement>(socket, tls) => negotiated?,
     };
     // A client that opened with direct TLS while no certificate is configured.
-    let Some(mut socket) = negotiated else {
+    let Some(socket) = negotiated else {
         return Ok(());
     };
+    let parts = socket.into_parts();
+    let mut checked = FramedParts::new(
+        Frames::new(parts.io, parts.read_buf, max_message_bytes),
+        parts.codec,
+    );
+    checked.write_buf = parts.write_buf;
+    let mut socket = Framed::from_parts(checked);
     let Connection {
         startup: startup_handler,
         queries,
@@ -73,25 +96,40 @@ pub async fn serve(
     // ReadyForQuery, but the client is in the middle of an implicit transaction.
     let mut at_ready = true;
     loop {
-        let starting = matches!(
+        let in_startup = matches!(
             socket.state(),
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
+        if !in_startup {
+            drop(starting.take());
+        }
         let idle = at_ready
             && matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
             && matches!(socket.transaction_status(), TransactionStatus::Idle);
         let next = tokio::select! {
             biased;
             message = socket.next() => Next::Message(message),
-            () = &mut startup, if starting => Next::Stop,
+            () = &mut startup, if in_startup => {
+                tracing::info!(%peer, seconds = auth_timeout.as_secs(), "closing a connection that did not authenticate in time");
+                Next::Stop
+            }
             Some(n) = notifications.recv(), if idle => Next::Notify(n),
-            () = activity.idle_for(idle_timeout.unwrap_or_default()), if idle_timeout.is_some() && !starting => {
+            () = activity.idle_for(idle_timeout.unwrap_or_default()), if idle_timeout.is_some() && !in_startup => {
                 tracing::info!(%peer, seconds = idle_timeout.unwrap_or_default().as_secs(), "closing an idle connection");
                 Next::Stop
             }
         };
         match next {
+            Next::Message(Some(Err(PgWireError::IoError(e)))) if FrameError::of(&e).is_some() => {
+                let refused = FrameError::of(&e).map(|f| (f.state, f.message.clone()));
+                if let Some((state, message)) = refused {
+                    tracing::info!(%peer, sqlstate = %state, %message, "refused a client's message");
+                    // `true`: no ReadyForQuery after a FATAL; pgwire then closes the socket.
+                    process_error(&mut socket, crate::errors::fatal(state, message), true).await?;
+                }
+                break;
+            }
             Next::Stop | Next::Message(None) | Next::Message(Some(Err(_))) => break,
             // The client is leaving; some (asyncpg) wait for the server to close first.
             Next::Message(Some(Ok(PgWireFrontendMessage::Terminate(_)))) => break,

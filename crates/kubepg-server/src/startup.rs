@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
@@ -21,10 +21,12 @@ use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::{Sink, SinkExt};
 use kubepg_sql::{Engine, SqlState};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ServerConfig;
 use crate::auth::{AuthMode, CleartextSource, Md5Source, SCRAM_ITERATIONS, ScramSource};
 use crate::errors::fatal;
+use crate::health::Metrics;
 
 /// ParameterStatus values: PostgreSQL 16 as clients parse it, read-only by default.
 #[derive(Debug)]
@@ -92,7 +94,10 @@ impl NoopStartupHandler for TrustStartup {
 pub struct StartupGate {
     engine: Engine,
     config: Arc<ServerConfig>,
-    over_limit: bool,
+    /// The sessions' slots; this connection's, once its startup packet took one.
+    sessions: Arc<Semaphore>,
+    session: Mutex<Option<OwnedSemaphorePermit>>,
+    metrics: Arc<Metrics>,
     auth: Auth,
 }
 
@@ -101,7 +106,8 @@ impl StartupGate {
         engine: Engine,
         config: Arc<ServerConfig>,
         connections: Arc<ConnectionManager>,
-        over_limit: bool,
+        sessions: Arc<Semaphore>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let params = Arc::new(Params::default());
         let auth = match &config.auth {
@@ -133,7 +139,9 @@ impl StartupGate {
         Self {
             engine,
             config,
-            over_limit,
+            sessions,
+            session: Mutex::new(None),
+            metrics,
             auth,
         }
     }
@@ -152,7 +160,11 @@ impl StartupHandler for StartupGate {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let PgWireFrontendMessage::Startup(startup) = &message {
-            if self.over_limit {
+            let permit = self.sessions.clone().try_acquire_owned().ok();
+            let refused = permit.is_none();
+            *self.session.lock().unwrap_or_else(PoisonError::into_inner) = permit;
+            if refused {
+                self.metrics.refused_connections.inc();
                 return Err(fatal(
                     SqlState::TooManyConnections,
                     "sorry, too many clients already".into(),

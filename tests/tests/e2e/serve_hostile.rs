@@ -1,29 +1,31 @@
-//! Hostile and unlucky statements against a running `kubepg serve` (the demo cluster, a 64 MiB
-//! query budget): each gets PostgreSQL's SQLSTATE or PostgreSQL's answer, and the process is
-//! still serving after it (`SELECT 1` on a new connection and `/healthz`).
+//! Hostile and unlucky input against a running `kubepg serve` (the demo cluster, a 64 MiB
+//! query budget): statements and raw protocol frames each get PostgreSQL's SQLSTATE or
+//! PostgreSQL's answer, and the process is still serving after each (`SELECT 1` on a new
+//! connection and `/healthz`).
 
 use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The server under test and its health address, printed after its "listening" line.
-fn start() -> (common::Server, SocketAddr) {
-    let (child, port, log) = common::serve_logged(
-        &[
-            "--demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--health-listen",
-            "127.0.0.1:0",
-            "--query-memory-mb",
-            "64",
-        ],
-        &[],
-    )
-    .unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
+fn start(extra: &[&str]) -> (common::Server, SocketAddr) {
+    let mut args = vec![
+        "--demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "127.0.0.1:0",
+        "--query-memory-mb",
+        "64",
+    ];
+    args.extend_from_slice(extra);
+    let (child, port, log) = common::serve_logged(&args, &[])
+        .unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
     let server = common::Server { child, port };
     for _ in 0..100 {
         let health = log.lock().unwrap().iter().find_map(|line| {
@@ -73,7 +75,7 @@ fn chain(op: &str, n: usize) -> String {
 
 #[tokio::test]
 async fn no_statement_takes_the_server_down_and_each_gets_postgresqls_sqlstate() {
-    let (server, health) = start();
+    let (server, health) = start(&[]);
     let ctes = (1..500)
         .map(|i| format!(", c{i} AS (SELECT x FROM c{})", i - 1))
         .collect::<String>();
@@ -190,4 +192,175 @@ async fn no_statement_takes_the_server_down_and_each_gets_postgresqls_sqlstate()
         outcome(&db, "SHOW application_name").await,
         Ok(Some("y".repeat(63)))
     );
+}
+
+/// A raw connection that has sent its startup packet and read up to ReadyForQuery.
+async fn raw(port: u16) -> TcpStream {
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0kubepg\0database\0kubepg\0\0");
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(&packet).await.unwrap();
+    while let Some((kind, _)) = message(&mut stream).await {
+        if kind == b'Z' {
+            return stream;
+        }
+    }
+    panic!("no ReadyForQuery");
+}
+
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![kind];
+    f.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+/// The next backend message, or `None` once the server closed the connection.
+async fn message(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header).await.ok()?;
+    let len = i32::from_be_bytes(header[1..5].try_into().unwrap()) as usize;
+    let mut body = vec![0; len - 4];
+    stream.read_exact(&mut body).await.ok()?;
+    Some((header[0], body))
+}
+
+/// Every message until the server closes the connection (a bounded wait: a server that keeps
+/// it open fails the test).
+async fn until_closed(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+    let mut all = Vec::new();
+    let read = async {
+        while let Some(m) = message(stream).await {
+            all.push(m);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the server closes the connection");
+    all
+}
+
+/// An ErrorResponse's severity and SQLSTATE.
+fn error_fields(body: &[u8]) -> (String, String) {
+    let mut severity = String::new();
+    let mut code = String::new();
+    for field in body.split(|b| *b == 0) {
+        match field.split_first() {
+            Some((b'S', v)) => severity = String::from_utf8_lossy(v).into(),
+            Some((b'C', v)) => code = String::from_utf8_lossy(v).into(),
+            _ => {}
+        }
+    }
+    (severity, code)
+}
+
+#[tokio::test]
+async fn malformed_frames_end_their_connection_with_a_fatal_and_nothing_else() {
+    let (server, health) = start(&["--max-message-bytes", "1MiB"]);
+    let bind_past_end = frame(b'B', b"\0\0\x00\x00\x00\x01\x00\x00\x00\x09ab\x00\x00");
+    let mut inner = frame(b'Q', b"SELECT 2\0");
+    let mut with_nul = b"SELECT 1\0".to_vec();
+    with_nul.append(&mut inner);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a Query with a NUL and a second Query inside",
+            frame(b'Q', &with_nul),
+            "08P01",
+        ),
+        (
+            "a Bind whose value runs past its end",
+            bind_past_end,
+            "08P01",
+        ),
+        (
+            "a Bind with a negative count",
+            frame(b'B', b"\0\0\xff\xff"),
+            "08P01",
+        ),
+        (
+            "an Execute shorter than its fields",
+            frame(b'E', b"\0\x00"),
+            "08P01",
+        ),
+        (
+            "a length shorter than its header",
+            b"Q\x00\x00\x00\x02".to_vec(),
+            "08P01",
+        ),
+        ("an empty password message", frame(b'p', b""), "08P01"),
+        (
+            "a Query claiming 1 GiB",
+            b"Q\x40\x00\x00\x00SELECT".to_vec(),
+            "54000",
+        ),
+    ];
+    for (what, bytes, state) in cases {
+        let mut stream = raw(server.port).await;
+        stream.write_all(&bytes).await.unwrap();
+        let answer = until_closed(&mut stream).await;
+        let kinds: Vec<char> = answer.iter().map(|(k, _)| *k as char).collect();
+        assert_eq!(kinds, ['E'], "{what}: only a FATAL, no result: {answer:?}");
+        assert_eq!(
+            error_fields(&answer[0].1),
+            ("FATAL".to_string(), state.to_string()),
+            "{what}"
+        );
+        let fresh = connect(server.port).await;
+        assert_eq!(
+            outcome(&fresh, "SELECT 1").await,
+            Ok(Some("1".into())),
+            "after {what}"
+        );
+        assert_eq!(
+            common::http_get(health, "/healthz").await.0,
+            200,
+            "after {what}"
+        );
+    }
+    // A malformed startup packet is refused the same way.
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"\x00\x00\x4e\x30\x00\x03\x00\x00")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut stream).await;
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(error_fields(&answer[0].1).1, "54000");
+}
+
+#[tokio::test]
+async fn silent_sockets_take_no_session_slot_and_are_closed_after_the_auth_timeout() {
+    let (server, _) = start(&["--max-connections", "2", "--auth-timeout", "1"]);
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(
+            TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .unwrap(),
+        );
+    }
+    // Two sessions fit while five sockets say nothing; a third session is refused.
+    let first = connect(server.port).await;
+    let second = connect(server.port).await;
+    let third = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
+            server.port
+        ),
+        NoTls,
+    )
+    .await
+    .map(|_| ())
+    .expect_err("a third session is over --max-connections");
+    assert_eq!(third.code().map(|c| c.code()), Some("53300"), "{third}");
+    assert_eq!(outcome(&first, "SELECT 1").await, Ok(Some("1".into())));
+    assert_eq!(outcome(&second, "SELECT 2").await, Ok(Some("2".into())));
+    // Each silent socket is closed by the server once its time to authenticate is over.
+    for mut socket in silent {
+        assert!(until_closed(&mut socket).await.is_empty());
+    }
 }

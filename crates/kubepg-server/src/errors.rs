@@ -12,7 +12,8 @@ use kubepg_sql::SqlState;
 pub fn to_pgwire(e: kubepg_sql::Error) -> PgWireError {
     let state = e.sqlstate();
     if state.is_server_side() {
-        tracing::warn!(sqlstate = %state, error = %e, "query failed");
+        let logged = kubepg_sql::pipeline::mask::masked_quotes(&e.to_string());
+        tracing::warn!(sqlstate = %state, error = %logged, "query failed");
     } else {
         tracing::debug!(sqlstate = %state, error = %e, "query refused");
     }

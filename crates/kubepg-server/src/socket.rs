@@ -152,7 +152,9 @@ pub async fn serve(
                 .await
                 {
                     ErrorMapping.on_error(&socket, &mut e);
-                    process_error(&mut socket, e, extended_protocol).await?;
+                    // After a FATAL, PostgreSQL sends nothing more: no ReadyForQuery.
+                    let fatal = matches!(&e, PgWireError::UserError(info) if info.is_fatal());
+                    process_error(&mut socket, e, extended_protocol || fatal).await?;
                 }
             }
             Next::Notify(first) => {

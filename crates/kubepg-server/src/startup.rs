@@ -7,17 +7,19 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use datafusion_postgres::pgwire::api::PgWireConnectionState;
 use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::md5pass::Md5PasswordAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
 use datafusion_postgres::pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::sasl::SCRAM_SHA_256_PLUS_METHOD;
 use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
 use datafusion_postgres::pgwire::api::auth::{
     DefaultServerParameterProvider, ServerParameterProvider, StartupHandler,
 };
 use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
-use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
+use datafusion_postgres::pgwire::messages::startup::{ParameterStatus, PasswordMessageFamily};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::{Sink, SinkExt};
 use kubepg_sql::{Engine, SqlState};
@@ -193,11 +195,49 @@ impl StartupHandler for StartupGate {
         }
         match &self.auth {
             Auth::Trust(h) => h.on_startup(client, message).await,
-            Auth::Scram(h) => h.on_startup(client, message).await,
+            Auth::Scram(h) => {
+                let message = refuse_channel_binding(client, message)?;
+                h.on_startup(client, message).await
+            }
             Auth::Md5(h) => h.on_startup(client, message).await,
             Auth::Cleartext(h) => h.on_startup(client, message).await,
         }
     }
+}
+
+/// kubepg offers SCRAM-SHA-256 only: it has no certificate binding to offer, and pgwire would
+/// otherwise run a client's SCRAM-SHA-256-PLUS exchange over plaintext as if it were bound. A
+/// client that picks it is refused, as PostgreSQL refuses a mechanism it did not offer.
+fn refuse_channel_binding<C: ClientInfo>(
+    client: &C,
+    message: PgWireFrontendMessage,
+) -> PgWireResult<PgWireFrontendMessage> {
+    let PgWireFrontendMessage::PasswordMessageFamily(msg) = message else {
+        return Ok(message);
+    };
+    if !matches!(
+        client.state(),
+        PgWireConnectionState::AuthenticationInProgress
+    ) || matches!(msg, PasswordMessageFamily::SASLResponse(_))
+    {
+        return Ok(PgWireFrontendMessage::PasswordMessageFamily(msg));
+    }
+    let PasswordMessageFamily::Raw(body) = &msg else {
+        return Ok(PgWireFrontendMessage::PasswordMessageFamily(msg));
+    };
+    // The mechanism name opens a SASLInitialResponse; a later SASLResponse never starts with
+    // one (it starts `c=`).
+    if body.starts_with(SCRAM_SHA_256_PLUS_METHOD.as_bytes())
+        && body.get(SCRAM_SHA_256_PLUS_METHOD.len()) == Some(&0)
+    {
+        return Err(fatal(
+            SqlState::InvalidAuthorizationSpecification,
+            format!(
+                "{SCRAM_SHA_256_PLUS_METHOD} was not offered: kubepg offers SCRAM-SHA-256 (use TLS for a protected connection)"
+            ),
+        ));
+    }
+    Ok(PgWireFrontendMessage::PasswordMessageFamily(msg))
 }
 
 /// The cluster scope a database name picks: `None` for the default database.

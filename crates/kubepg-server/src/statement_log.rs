@@ -13,6 +13,22 @@ use datafusion_postgres::pgwire::error::PgWireError;
 
 use crate::health::Metrics;
 
+/// The longest statement text a log line carries: a client's 1 MiB statement must not make
+/// every log line of it 1 MiB.
+const LOGGED_STATEMENT_BYTES: usize = 8 << 10;
+
+/// `text` cut to [`LOGGED_STATEMENT_BYTES`] on a character boundary, saying how long it was.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOGGED_STATEMENT_BYTES {
+        return text.into();
+    }
+    let mut end = LOGGED_STATEMENT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len()).into()
+}
+
 /// Where a statement ran and what it was.
 pub struct Logged<'a> {
     pub peer: SocketAddr,
@@ -44,10 +60,24 @@ pub fn record<C: ClientInfo + ?Sized>(
         database = metadata.get(METADATA_DATABASE).map(String::as_str).unwrap_or_default(),
         peer = %statement.peer,
         clusters = %statement.clusters.join(","),
-        statement = statement.text,
+        statement = %bounded(statement.text),
         duration_ms = started.elapsed().as_millis() as u64,
         rows,
         outcome,
         "statement"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_statements_are_cut_on_a_character_boundary() {
+        assert_eq!(bounded("SELECT 1"), "SELECT 1");
+        let long = format!("SELECT '{}'", "é".repeat(10_000));
+        let cut = bounded(&long);
+        assert!(cut.len() < LOGGED_STATEMENT_BYTES + 32, "{}", cut.len());
+        assert!(cut.ends_with(&format!("… ({} bytes)", long.len())));
+    }
 }

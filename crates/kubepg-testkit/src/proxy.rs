@@ -66,8 +66,9 @@ struct Shared {
 #[derive(Debug, Default)]
 struct State {
     faults: Vec<Fault>,
-    /// (path and query, status answered or [`DROPPED`]), in the order answered.
-    log: Vec<(String, u16)>,
+    /// (path and query, status answered or [`DROPPED`], when it arrived), in the order
+    /// answered.
+    log: Vec<(String, u16, std::time::Instant)>,
 }
 
 #[derive(Debug)]
@@ -80,6 +81,8 @@ struct Fault {
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Status(u16),
+    /// 429 with a `Retry-After` of this many seconds.
+    Throttle(u64),
     Drop,
     /// Forward, but only after this long: a slow cluster.
     Delay(std::time::Duration),
@@ -169,6 +172,25 @@ impl FaultProxy {
         self.add(prefix, Action::Status(status), times);
     }
 
+    /// The next `times` requests whose path and query start with `prefix` are answered 429
+    /// with `Retry-After: SECONDS`, as an API server under priority and fairness does.
+    pub fn throttle_next(&self, prefix: &str, seconds: u64, times: usize) {
+        self.add(prefix, Action::Throttle(seconds), times);
+    }
+
+    /// The time between each request for exactly `path` (any query) and the one before it.
+    pub fn gaps(&self, path: &str) -> Vec<std::time::Duration> {
+        let arrivals: Vec<std::time::Instant> = self
+            .shared
+            .lock()
+            .log
+            .iter()
+            .filter(|(uri, ..)| uri.split_once('?').map_or(uri.as_str(), |(p, _)| p) == path)
+            .map(|(.., at)| *at)
+            .collect();
+        arrivals.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
     /// The next `times` requests whose path and query start with `prefix` are read and then
     /// their connection is closed without an answer.
     pub fn drop_next(&self, prefix: &str, times: usize) {
@@ -183,7 +205,12 @@ impl FaultProxy {
 
     /// Every request so far: (path and query, status answered or [`DROPPED`]), in answer order.
     pub fn requests(&self) -> Vec<(String, u16)> {
-        self.shared.lock().log.clone()
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .map(|(uri, status, _)| (uri.clone(), *status))
+            .collect()
     }
 
     /// The statuses answered to requests for exactly `path` (any query), in order.
@@ -234,8 +261,8 @@ impl Shared {
         Some(fault.action)
     }
 
-    fn record(&self, uri: String, status: u16) {
-        self.lock().log.push((uri, status));
+    fn record(&self, uri: String, status: u16, arrived: std::time::Instant) {
+        self.lock().log.push((uri, status, arrived));
     }
 }
 
@@ -266,12 +293,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         || req.uri().path().to_string(),
         |pq| pq.as_str().to_string(),
     );
+    let arrived = std::time::Instant::now();
     let response = match shared.take_fault(&uri) {
         Some(Action::Drop) => {
-            shared.record(uri, DROPPED);
+            shared.record(uri, DROPPED, arrived);
             return Err(Dropped);
         }
         Some(Action::Status(code)) => status_response(code, "injected by the kubepg fault proxy"),
+        Some(Action::Throttle(seconds)) => {
+            let mut response = status_response(429, "injected by the kubepg fault proxy");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
         Some(Action::Delay(delay)) => {
             tokio::time::sleep(delay).await;
             match forward(&shared, &uri, req).await {
@@ -284,7 +319,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             Err(e) => status_response(502, &format!("fault proxy: upstream failed: {e:#}")),
         },
     };
-    shared.record(uri, response.status().as_u16());
+    shared.record(uri, response.status().as_u16(), arrived);
     Ok(response)
 }
 

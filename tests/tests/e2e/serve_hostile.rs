@@ -364,3 +364,35 @@ async fn silent_sockets_take_no_session_slot_and_are_closed_after_the_auth_timeo
         assert!(until_closed(&mut socket).await.is_empty());
     }
 }
+
+#[tokio::test]
+async fn scram_with_channel_binding_over_plaintext_is_refused() {
+    let (server, _) = start(&["--users", "alice:secret"]);
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0alice\0database\0kubepg\0\0");
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    stream.write_all(&packet).await.unwrap();
+    let (kind, offer) = message(&mut stream)
+        .await
+        .expect("an authentication request");
+    assert_eq!(kind, b'R');
+    let offered = String::from_utf8_lossy(&offer[4..]).to_string();
+    assert!(offered.contains("SCRAM-SHA-256\0"), "{offered:?}");
+    assert!(!offered.contains("PLUS"), "{offered:?}");
+
+    let client_first = b"p=tls-server-end-point,,n=,r=rOprNGfwEbeRWgbNEkqO";
+    let mut initial = b"SCRAM-SHA-256-PLUS\0".to_vec();
+    initial.extend_from_slice(&(client_first.len() as i32).to_be_bytes());
+    initial.extend_from_slice(client_first);
+    stream.write_all(&frame(b'p', &initial)).await.unwrap();
+    let answer = until_closed(&mut stream).await;
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(
+        error_fields(&answer[0].1),
+        ("FATAL".to_string(), "28000".to_string())
+    );
+}

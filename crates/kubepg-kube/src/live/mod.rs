@@ -82,6 +82,20 @@ impl Default for LiveConfig {
     }
 }
 
+/// The wait before retry `attempt` (0-based): `backoff` doubled per attempt up to 5 s, a random
+/// half of it left out so that sessions retrying together spread out, and never shorter than a
+/// `Retry-After` the API server sent.
+fn retry_delay(backoff: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = (backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(5));
+    // A fresh RandomState is randomly keyed: a random number without a dependency for it.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let jittered = ceiling.mul_f64(0.5 + (random % 1000) as f64 / 2000.0);
+    jittered.max(retry_after.unwrap_or_default())
+}
+
 /// One API server reached through a kube-rs client, as kubepg's own identity or, made by
 /// [`Source::impersonating`], as another.
 #[derive(Clone)]
@@ -142,7 +156,7 @@ impl LiveSource {
     async fn get(&self, path: &str, stats: Option<&ListStats>) -> Result<bytes::Bytes> {
         let mut attempt = 0;
         loop {
-            let outcome = self.get_once(path).await;
+            let (outcome, retry_after) = self.get_once(path).await;
             if let Some(stats) = stats {
                 stats.add(&stats.requests, 1);
             }
@@ -155,8 +169,8 @@ impl LiveSource {
             if !retryable || attempt >= self.config.max_retries {
                 return outcome;
             }
-            let delay =
-                (self.config.backoff * 2u32.saturating_pow(attempt)).min(Duration::from_secs(5));
+            let delay = retry_delay(self.config.backoff, attempt, retry_after)
+                .min(self.config.request_timeout);
             tracing::debug!(cluster = %self.cluster, path, attempt, ?delay, "retrying");
             if let Some(stats) = stats {
                 stats.add(&stats.retries, 1);
@@ -166,14 +180,20 @@ impl LiveSource {
         }
     }
 
-    async fn get_once(&self, path: &str) -> Result<bytes::Bytes> {
+    /// One GET, and the delay the API server asked for before the next (`Retry-After`, which
+    /// it sends with 429 and 503).
+    async fn get_once(&self, path: &str) -> (Result<bytes::Bytes>, Option<Duration>) {
         let _global = self.global_permits.acquire().await;
         let _cluster = self.cluster_permits.acquire().await;
         let request = http::Request::get(path)
             .header(http::header::ACCEPT, "application/json")
-            .body(kube::client::Body::empty())
-            .map_err(|e| self.decode_error(path, e.to_string()))?;
+            .body(kube::client::Body::empty());
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => return (Err(self.decode_error(path, e.to_string())), None),
+        };
         let timeout = self.config.request_timeout;
+        let mut retry_after = None;
         let fut = async {
             let response = self
                 .client
@@ -181,6 +201,12 @@ impl LiveSource {
                 .await
                 .map_err(|source| self.transport_error(path, source))?;
             let status = response.status();
+            retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = response
                 .into_body()
                 .collect_bytes()
@@ -193,7 +219,7 @@ impl LiveSource {
                 Err(self.api_error(path, status.as_u16(), &body))
             }
         };
-        match tokio::time::timeout(timeout, fut).await {
+        let outcome = match tokio::time::timeout(timeout, fut).await {
             Ok(Err(e @ Error::Transport { .. })) => {
                 self.observe(path, 0, 0);
                 Err(e)
@@ -207,7 +233,8 @@ impl LiveSource {
                     seconds: timeout.as_secs(),
                 })
             }
-        }
+        };
+        (outcome, retry_after)
     }
 
     fn observe(&self, path: &str, status: u16, bytes: u64) {
@@ -583,5 +610,26 @@ mod tests {
         ] {
             assert_eq!(super::resource_of(path), resource, "{path}");
         }
+    }
+
+    #[test]
+    fn retries_spread_out_and_wait_at_least_what_the_server_asked() {
+        use std::time::Duration;
+        let backoff = Duration::from_millis(200);
+        let delays: Vec<Duration> = (0..50)
+            .map(|_| super::retry_delay(backoff, 2, None))
+            .collect();
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_millis(400) && *d <= Duration::from_millis(800)),
+            "{delays:?}"
+        );
+        assert!(delays.iter().any(|d| *d != delays[0]), "jitter: {delays:?}");
+        assert!(super::retry_delay(backoff, 30, None) <= Duration::from_secs(5));
+        assert_eq!(
+            super::retry_delay(backoff, 0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
     }
 }

@@ -31,6 +31,24 @@ pub fn masked_text(sql: &str) -> String {
     out
 }
 
+/// An error message as logged: its quoted parts (values from the statement or from objects,
+/// as `invalid input syntax for type integer: "hunter2"` quotes them) become `'***'`.
+pub fn masked_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['\'', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('\'');
+        let Some(close) = rest[open + 1..].find(quote) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str("'***'");
+        rest = &rest[open + 1 + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn is_text_literal(token: &Token) -> bool {
     matches!(
         token,
@@ -83,5 +101,14 @@ mod tests {
             assert_eq!(masked_text(sql), want, "{sql}");
         }
         assert!(masked_text("SELECT 'unterminated").contains("does not tokenize"));
+    }
+
+    #[test]
+    fn quoted_parts_of_error_messages_are_masked() {
+        assert_eq!(
+            masked_quotes("invalid input syntax for type integer: \"hunter2\" in 'x'"),
+            "invalid input syntax for type integer: '***' in '***'"
+        );
+        assert_eq!(masked_quotes("it's unbalanced"), "it's unbalanced");
     }
 }

@@ -129,3 +129,26 @@ async fn dropped_connections_are_retried_and_the_rows_come_back() {
     assert_eq!(lists.len(), 1, "one list reached the API server: {lists:?}");
     assert_eq!((lists[0].verb.as_str(), lists[0].code()), ("list", 200));
 }
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_no_sooner_than_the_server_asked() {
+    let env = TestClusters::shared_seeded();
+    let c1 = env.cluster("c1");
+    let proxy = FaultProxy::start(c1).await.unwrap();
+    let engine = engine_through(env, &proxy, "c1-retry-after").await;
+    // The engine's own backoff is 10 ms; the API server asks for 2 s.
+    proxy.throttle_next("/api/v1/namespaces?", 2, 1);
+
+    let rows = common::rows(&engine, None, "SELECT count(*) FROM namespaces")
+        .await
+        .unwrap();
+
+    assert_eq!(rows, [["9"]]);
+    assert_eq!(proxy.statuses("/api/v1/namespaces"), [429, 200]);
+    let gaps = proxy.gaps("/api/v1/namespaces");
+    assert!(
+        gaps[0] >= Duration::from_secs(2),
+        "the retry came {:?} after the 429",
+        gaps[0]
+    );
+}

@@ -18,6 +18,7 @@ use crate::ServerConfig;
 use crate::errors::to_pgwire;
 use crate::health::Metrics;
 use crate::idle::Activity;
+use crate::logins::Logins;
 use crate::startup::{StartupGate, scope_of};
 
 /// One connection's handlers and what its message loop needs besides.
@@ -31,6 +32,8 @@ pub(crate) struct Connection {
     pub notifications: mpsc::Receiver<Notification>,
     pub activity: Arc<Activity>,
     pub metrics: Arc<Metrics>,
+    /// Failed logins by address, shared by every connection.
+    pub logins: Arc<Logins>,
 }
 
 impl Connection {
@@ -41,6 +44,7 @@ impl Connection {
         metrics: Arc<Metrics>,
         peer: SocketAddr,
         sessions: Arc<Semaphore>,
+        logins: Arc<Logins>,
     ) -> Self {
         let (sender, notifications) = notification_queue();
         let activity = Arc::new(Activity::default());
@@ -65,6 +69,7 @@ impl Connection {
             notifications,
             activity,
             metrics,
+            logins,
         }
     }
 }

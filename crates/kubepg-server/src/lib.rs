@@ -14,6 +14,7 @@ mod errors;
 mod frames;
 pub mod health;
 mod idle;
+mod logins;
 mod pipeline;
 mod socket;
 mod startup;
@@ -171,6 +172,7 @@ impl Server {
         let sessions = Arc::new(Semaphore::new(config.max_connections.max(1)));
         let startups = Arc::new(Semaphore::new(config.max_startups.max(1)));
         let mut accept_failures = AcceptFailures::default();
+        let logins = Arc::new(logins::Logins::default());
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -182,7 +184,7 @@ impl Server {
                             continue;
                         };
                         metrics.connections.inc();
-                        let conn = connection::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, sessions.clone());
+                        let conn = connection::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, sessions.clone(), logins.clone());
                         let active = metrics.clone();
                         let tls = tls.clone();
                         let limits = socket::Limits {

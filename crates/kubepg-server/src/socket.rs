@@ -27,6 +27,7 @@ use crate::connection::Connection;
 use crate::errors::ErrorMapping;
 use crate::frames::{FrameError, Frames};
 use crate::pipeline::PreparedStatement;
+use kubepg_sql::SqlState;
 use kubepg_sql::pipeline::Notification;
 
 /// What one connection may do: the server's bounds, per connection.
@@ -62,6 +63,11 @@ pub async fn serve(
     } = limits;
     // Held until authentication is over: it counts the connections still in startup.
     let mut starting = Some(starting);
+    let wait = conn.logins.wait(peer.ip());
+    if !wait.is_zero() {
+        tracing::info!(%peer, ms = wait.as_millis() as u64, "slowing a client after failed logins");
+        tokio::time::sleep(wait).await;
+    }
     let startup = tokio::time::sleep(auth_timeout);
     tokio::pin!(startup);
     let negotiated = tokio::select! {
@@ -86,6 +92,7 @@ pub async fn serve(
         mut notifications,
         activity,
         metrics,
+        logins,
     } = conn;
     let queries = Arc::new(queries);
     // kubepg serves no COPY FROM: pgwire's no-op copy handler refuses it.
@@ -101,8 +108,8 @@ pub async fn serve(
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
-        if !in_startup {
-            drop(starting.take());
+        if !in_startup && starting.take().is_some() {
+            logins.succeeded(peer.ip());
         }
         let idle = at_ready
             && matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
@@ -154,6 +161,10 @@ pub async fn serve(
                     ErrorMapping.on_error(&socket, &mut e);
                     // After a FATAL, PostgreSQL sends nothing more: no ReadyForQuery.
                     let fatal = matches!(&e, PgWireError::UserError(info) if info.is_fatal());
+                    if matches!(&e, PgWireError::UserError(info) if info.code == SqlState::InvalidPassword.code())
+                    {
+                        logins.failed(peer.ip());
+                    }
                     process_error(&mut socket, e, extended_protocol || fatal).await?;
                 }
             }

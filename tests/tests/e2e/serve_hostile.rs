@@ -396,3 +396,33 @@ async fn scram_with_channel_binding_over_plaintext_is_refused() {
         ("FATAL".to_string(), "28000".to_string())
     );
 }
+
+#[tokio::test]
+async fn wrong_passwords_from_one_address_make_its_next_connections_wait() {
+    let (server, _) = start(&["--users", "alice:secret"]);
+    let dsn = |password: &str| {
+        format!(
+            "host=127.0.0.1 port={} user=alice password={password} dbname=kubepg",
+            server.port
+        )
+    };
+    for _ in 0..5 {
+        let e = tokio_postgres::connect(&dsn("guess"), NoTls)
+            .await
+            .map(|_| ())
+            .expect_err("a wrong password");
+        assert_eq!(e.code().map(|c| c.code()), Some("28P01"), "{e}");
+    }
+    // Three failures are free; the fourth and fifth earn this address a second's wait.
+    let started = std::time::Instant::now();
+    let (client, conn) = tokio_postgres::connect(&dsn("secret"), NoTls)
+        .await
+        .expect("the right password still works");
+    let waited = started.elapsed();
+    tokio::spawn(conn);
+    assert!(
+        waited >= Duration::from_secs(1),
+        "served after {waited:?}, before its back-off ended"
+    );
+    assert_eq!(outcome(&client, "SELECT 1").await, Ok(Some("1".into())));
+}

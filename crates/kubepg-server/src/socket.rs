@@ -108,7 +108,11 @@ pub async fn serve(
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
-        if !in_startup && starting.take().is_some() {
+        // Out of startup: authenticated (ready for queries), or refused (a FATAL was sent).
+        if !in_startup
+            && starting.take().is_some()
+            && matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
+        {
             logins.succeeded(peer.ip());
         }
         let idle = at_ready

@@ -252,3 +252,26 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or_default();
     (code.parse().unwrap_or(0), body.to_string())
 }
+
+/// Runs `tests/clients/SCRIPT` with the test venv's Python against the server on `port` (its
+/// first argument is the libpq DSN, then `args`), which must succeed; the JSON it prints.
+pub fn python_client<I, S>(script: &str, port: u16, args: I) -> Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(python())
+        .arg(clients_dir().join(script))
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=kubepg dbname=kubepg"
+        ))
+        .args(args)
+        .output()
+        .expect("running the Python client");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+}

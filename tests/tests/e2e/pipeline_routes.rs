@@ -4,7 +4,6 @@
 //! failed transaction block refuses with 25P02 until ROLLBACK, and refusals carry their
 //! SQLSTATEs.
 
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -53,22 +52,11 @@ fn one_statement_list_answers_the_same_through_every_route() {
         "--statement-timeout",
         "0",
     ]);
-    let out = Command::new(common::python())
-        .arg(common::clients_dir().join("pipeline_check.py"))
-        .arg(format!(
-            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
-            server.port
-        ))
-        .arg(common::kubepg())
-        .arg("--demo")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = common::python_client(
+        "pipeline_check.py",
+        server.port,
+        [common::kubepg().as_os_str(), "--demo".as_ref()],
     );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     let statements = got["statements"].as_array().unwrap().clone();
     let simple = answers(&got, "simple");
     let extended = answers(&got, "extended");

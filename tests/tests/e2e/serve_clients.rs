@@ -60,22 +60,12 @@ fn namespaces(env: &TestClusters) -> usize {
 fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
     let env = TestClusters::shared_seeded();
     let server = serve(env);
-    let out = Command::new(common::python())
-        .arg(common::clients_dir().join("psycopg_check.py"))
-        .arg(format!(
-            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
-            server.port
-        ))
-        .arg(env.kubeconfig())
-        .arg("c1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let kubeconfig = env.kubeconfig();
+    let got = common::python_client(
+        "psycopg_check.py",
+        server.port,
+        [kubeconfig.as_os_str(), "c1".as_ref()],
     );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     let expected = shop_pods(env);
     assert!(expected.len() >= 4, "{expected:?}");
 

@@ -242,6 +242,9 @@ async fn the_least_recently_used_resource_is_dropped_to_stay_within_the_bound() 
         initial(&feed, vec![pod("a", "1", "web")]);
         assert_eq!(names(&source, plural, "").await.unwrap(), ["a"]);
         feeds.push(feed);
+        // Paused time stands still: without a step every entry was used at the same instant and
+        // the victim would be whichever the map yields first.
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
     }
     let left: Vec<String> = cache.entries().into_iter().map(|t| t.key.plural).collect();
     assert_eq!(left, ["second", "third"]);

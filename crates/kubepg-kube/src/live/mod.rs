@@ -314,12 +314,18 @@ struct ListState {
     /// The uids returned so far: after a restart of an expired list, none of them repeats.
     returned: HashSet<String>,
     restarted: bool,
+    /// A restarted list expired again: the rest comes in one unpaged LIST, which has no
+    /// continue token to expire (client-go's pager falls back the same way).
+    unpaged: bool,
 }
 
 impl ListState {
     fn page_path(&self) -> String {
         let mut query = form_query(&[
-            ("limit", Some(self.request.page_size.max(1).to_string())),
+            (
+                "limit",
+                (!self.unpaged).then(|| self.request.page_size.max(1).to_string()),
+            ),
             ("continue", self.continue_token.clone()),
             ("labelSelector", self.request.labels.to_query()),
             ("fieldSelector", self.request.fields.to_query()),
@@ -358,9 +364,12 @@ impl ListState {
 
     /// The continue token outlived etcd's compaction. Restart the list from the beginning and
     /// drop what was already returned: the caller sees every object once, at a newer version.
+    /// A second expiry (a busy cluster compacting faster than the pages come) lists the rest
+    /// unpaged instead of restarting forever.
     async fn restart_expired(mut self, path: &str) -> (Result<Page>, ListState) {
         tracing::info!(cluster = %self.source.cluster, path, "continue token expired (410); restarting the list");
         self.stats.add(&self.stats.retries, 1);
+        self.unpaged = self.restarted;
         self.restarted = true;
         self.continue_token = None;
         (Ok(Page::default()), self)
@@ -533,6 +542,7 @@ impl Source for LiveSource {
             done: false,
             returned: HashSet::new(),
             restarted: false,
+            unpaged: false,
         };
         stream::unfold(state, ListState::step).boxed()
     }

@@ -6,6 +6,7 @@ mod common;
 mod clusters;
 mod discovery_cache;
 mod discovery_new_crd;
+mod fleet;
 mod identity;
 mod pushdown;
 mod retries;

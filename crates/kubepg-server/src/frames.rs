@@ -17,6 +17,8 @@ use bytes::{Buf, BytesMut};
 use kubepg_sql::SqlState;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::auth_exchange::AuthExchange;
+
 /// The largest startup packet PostgreSQL accepts.
 const MAX_STARTUP_BYTES: usize = 10_000;
 
@@ -41,7 +43,7 @@ impl std::fmt::Display for FrameError {
 impl std::error::Error for FrameError {}
 
 impl FrameError {
-    fn malformed(message: impl Into<String>) -> Self {
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
         Self {
             state: SqlState::ProtocolViolation,
             message: message.into(),
@@ -65,6 +67,9 @@ pub struct Frames<S> {
     typed: bool,
     max_message_bytes: usize,
     failed: bool,
+    /// What the server asked for during authentication: a password message is checked as the
+    /// message it must be.
+    auth: AuthExchange,
 }
 
 impl<S> Frames<S> {
@@ -77,6 +82,7 @@ impl<S> Frames<S> {
             typed: false,
             max_message_bytes,
             failed: false,
+            auth: AuthExchange::default(),
         }
     }
 
@@ -116,7 +122,12 @@ impl<S> Frames<S> {
             }
             let body = &self.pending[header..total];
             match kind {
-                Some(kind) => check_typed(kind, body)?,
+                Some(kind) => {
+                    check_typed(kind, body)?;
+                    if kind == b'p' {
+                        self.auth.check_response(body)?;
+                    }
+                }
                 None => self.typed = check_untyped(body)?,
             }
             let frame = self.pending.split_to(total);
@@ -272,6 +283,24 @@ impl Body<'_> {
     }
 }
 
+impl<S> Frames<S> {
+    /// Follows the first `n` bytes of `bufs`, which the server wrote; before the startup
+    /// packet they are one-byte answers to SSL and GSSAPI requests, not messages.
+    fn wrote(&mut self, bufs: &[io::IoSlice<'_>], mut n: usize) {
+        if !self.typed {
+            return;
+        }
+        for buf in bufs {
+            let part = n.min(buf.len());
+            self.auth.written(&buf[..part]);
+            n -= part;
+            if n == 0 {
+                return;
+            }
+        }
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Frames<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -315,7 +344,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Frames<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            this.wrote(&[io::IoSlice::new(buf)], n);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -331,13 +365,21 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Frames<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = written {
+            this.wrote(bufs, n);
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {

@@ -1,15 +1,20 @@
 //! The operations listener: `/healthz` (the process serves), `/readyz` (some cluster in the
 //! default scope answers discovery), and `/metrics` in Prometheus text format: connections,
 //! statements, API responses and bytes by cluster and resource, and the watch cache's tables.
+//!
+//! Probes must be answered while the PostgreSQL side is saturated: the listener runs on its
+//! own thread and runtime, answers within a second (503 past it, or when more requests than
+//! it works on at once arrive), and bounds its connections and how long a scraper may hold one.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use kubepg_sql::{Engine, Readiness};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +23,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::error::Overloaded;
+use tower::{BoxError, ServiceBuilder};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -238,34 +246,115 @@ impl Metrics {
     }
 }
 
-/// Serves the operations endpoints until `shutdown` turns true.
-pub async fn serve(
+/// Requests the listener works on at once; more are answered 503 at once instead of queueing.
+const MAX_REQUESTS: usize = 8;
+/// Connections the listener keeps open; more are closed as they arrive.
+const MAX_CONNECTIONS: usize = 128;
+/// Every answer comes within this (a Kubernetes probe's default timeout), if only a 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// A slow or silent scraper: its request headers must arrive within this, and no connection
+/// stays open longer than its lifetime.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// How often readiness is checked in the background; `/readyz` answers the latest check, and
+/// this until the first one is done.
+const READINESS_EVERY: Duration = Duration::from_secs(5);
+pub const NOT_CHECKED: &str = "not ready: the clusters are being checked\n";
+
+/// Serves the operations endpoints on a thread and runtime of their own, so that probes are
+/// answered while statements keep every worker of the main runtime busy, until `shutdown`
+/// turns true.
+pub fn spawn(
     listener: TcpListener,
+    engine: Engine,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("kubepg-health".into())
+        .spawn(move || runtime.block_on(serve(listener, engine, metrics, shutdown)))
+}
+
+type Answer = Response<Full<Bytes>>;
+
+async fn serve(
+    listener: std::net::TcpListener,
     engine: Engine,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "health listener could not start");
+            return;
+        }
+    };
+    let (readiness, latest) = watch::channel(None);
+    tokio::spawn(check_readiness(engine.clone(), readiness));
+    let requests = GlobalConcurrencyLimitLayer::new(MAX_REQUESTS);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, _) = tokio::select! {
+        let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "health listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => return,
         };
-        let (engine, metrics) = (engine.clone(), metrics.clone());
+        let Ok(open) = connections.clone().try_acquire_owned() else {
+            continue;
+        };
+        let (engine, metrics, latest) = (engine.clone(), metrics.clone(), latest.clone());
+        let service = ServiceBuilder::new()
+            .map_result(unavailable)
+            .load_shed()
+            .layer(requests.clone())
+            .timeout(REQUEST_TIMEOUT)
+            .service_fn(move |req| answer(req, engine.clone(), metrics.clone(), latest.clone()));
         tokio::spawn(async move {
-            let service = service_fn(move |req| answer(req, engine.clone(), metrics.clone()));
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            // Past its lifetime the connection is dropped, whatever it was doing.
+            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
                 tracing::debug!(error = %e, "health connection ended with an error");
             }
+            drop(open);
         });
+    }
+}
+
+/// A request shed or past its time is answered, not dropped: a probe reads 503.
+fn unavailable(answer: Result<Answer, BoxError>) -> Result<Answer, BoxError> {
+    Ok(answer.unwrap_or_else(|e| {
+        let why = if e.is::<Overloaded>() {
+            "overloaded"
+        } else {
+            "timed out"
+        };
+        text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
+    }))
+}
+
+/// Keeps the latest readiness in `readiness`: a check may take as long as discovery of a
+/// slow cluster does, which no probe should wait for.
+async fn check_readiness(engine: Engine, readiness: watch::Sender<Option<(StatusCode, String)>>) {
+    loop {
+        let state = ready(&engine).await;
+        if readiness.send(Some(state)).is_err() {
+            return;
+        }
+        tokio::time::sleep(READINESS_EVERY).await;
     }
 }
 
@@ -273,16 +362,24 @@ async fn answer(
     req: Request<Incoming>,
     engine: Engine,
     metrics: Arc<Metrics>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    readiness: watch::Receiver<Option<(StatusCode, String)>>,
+) -> Result<Answer, Infallible> {
     let (status, body) = match req.uri().path() {
         "/healthz" => (StatusCode::OK, "ok\n".to_string()),
-        "/readyz" => ready(&engine).await,
+        "/readyz" => readiness
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, NOT_CHECKED.to_string())),
         "/metrics" => (StatusCode::OK, metrics.encode(&engine)),
         _ => (StatusCode::NOT_FOUND, "not found\n".to_string()),
     };
+    Ok(text(status, body))
+}
+
+fn text(status: StatusCode, body: String) -> Answer {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    Ok(response)
+    response
 }
 
 /// Ready once a cluster of the default scope answers discovery (from the shared cache).

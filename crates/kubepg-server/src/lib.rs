@@ -8,6 +8,7 @@
 //! message loop of [`socket`].
 
 pub mod auth;
+mod auth_exchange;
 mod connection;
 mod encode;
 mod errors;
@@ -161,12 +162,7 @@ impl Server {
             connections,
         } = self;
         if let Some(health) = health {
-            tokio::spawn(health::serve(
-                health,
-                engine.clone(),
-                metrics.clone(),
-                shutdown.clone(),
-            ));
+            health::spawn(health, engine.clone(), metrics.clone(), shutdown.clone())?;
         }
         let tls = config.tls.clone().map(TlsAcceptor::from);
         let sessions = Arc::new(Semaphore::new(config.max_connections.max(1)));

@@ -253,6 +253,18 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (code.parse().unwrap_or(0), body.to_string())
 }
 
+/// `/readyz` once its first check is done (it answers "being checked" before).
+pub async fn readiness(addr: std::net::SocketAddr) -> (u16, String) {
+    for _ in 0..300 {
+        let answer = http_get(addr, "/readyz").await;
+        if answer.1 != kubepg_server::health::NOT_CHECKED {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("readiness was never checked");
+}
+
 /// Runs `tests/clients/SCRIPT` with the test venv's Python against the server on `port` (its
 /// first argument is the libpq DSN, then `args`), which must succeed; the JSON it prints.
 pub fn python_client<I, S>(script: &str, port: u16, args: I) -> Value

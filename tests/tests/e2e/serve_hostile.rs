@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The server under test and its health address, printed after its "listening" line.
-fn start(extra: &[&str]) -> (common::Server, SocketAddr) {
+pub(crate) fn start(extra: &[&str]) -> (common::Server, SocketAddr) {
     let mut args = vec![
         "--demo",
         "--listen",
@@ -40,7 +40,7 @@ fn start(extra: &[&str]) -> (common::Server, SocketAddr) {
     panic!("no health address printed");
 }
 
-async fn connect(port: u16) -> tokio_postgres::Client {
+pub(crate) async fn connect(port: u16) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(
         &format!("host=127.0.0.1 port={port} user=kubepg dbname=kubepg"),
         NoTls,
@@ -52,7 +52,10 @@ async fn connect(port: u16) -> tokio_postgres::Client {
 }
 
 /// The first cell of the last row `sql` answers, or its SQLSTATE.
-async fn outcome(db: &tokio_postgres::Client, sql: &str) -> Result<Option<String>, String> {
+pub(crate) async fn outcome(
+    db: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Option<String>, String> {
     match db.simple_query(sql).await {
         Ok(messages) => Ok(messages
             .iter()
@@ -365,16 +368,14 @@ async fn silent_sockets_take_no_session_slot_and_are_closed_after_the_auth_timeo
     }
 }
 
-#[tokio::test]
-async fn scram_with_channel_binding_over_plaintext_is_refused() {
-    let (server, _) = start(&["--users", "alice:secret"]);
+/// A raw connection as `alice` that has read the server's SASL offer (SCRAM-SHA-256, never
+/// the -PLUS variant).
+async fn scram_offer(port: u16) -> TcpStream {
     let mut body = 196_608i32.to_be_bytes().to_vec();
     body.extend_from_slice(b"user\0alice\0database\0kubepg\0\0");
     let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
     packet.extend_from_slice(&body);
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream.write_all(&packet).await.unwrap();
     let (kind, offer) = message(&mut stream)
         .await
@@ -383,17 +384,83 @@ async fn scram_with_channel_binding_over_plaintext_is_refused() {
     let offered = String::from_utf8_lossy(&offer[4..]).to_string();
     assert!(offered.contains("SCRAM-SHA-256\0"), "{offered:?}");
     assert!(!offered.contains("PLUS"), "{offered:?}");
+    stream
+}
 
-    let client_first = b"p=tls-server-end-point,,n=,r=rOprNGfwEbeRWgbNEkqO";
-    let mut initial = b"SCRAM-SHA-256-PLUS\0".to_vec();
+fn sasl_initial(mechanism: &str, client_first: &[u8]) -> Vec<u8> {
+    let mut initial = format!("{mechanism}\0").into_bytes();
     initial.extend_from_slice(&(client_first.len() as i32).to_be_bytes());
     initial.extend_from_slice(client_first);
-    stream.write_all(&frame(b'p', &initial)).await.unwrap();
-    let answer = until_closed(&mut stream).await;
+    frame(b'p', &initial)
+}
+
+/// The one message a refused exchange ends with: a FATAL and its SQLSTATE.
+async fn refused(stream: &mut TcpStream) -> (String, String) {
+    let answer = until_closed(stream).await;
     assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(answer[0].0, b'E', "{answer:?}");
+    error_fields(&answer[0].1)
+}
+
+#[tokio::test]
+async fn scram_with_channel_binding_over_plaintext_is_refused() {
+    let (server, _) = start(&["--users", "alice:secret"]);
+    let mut stream = scram_offer(server.port).await;
+    let client_first = b"p=tls-server-end-point,,n=,r=rOprNGfwEbeRWgbNEkqO";
+    stream
+        .write_all(&sasl_initial("SCRAM-SHA-256-PLUS", client_first))
+        .await
+        .unwrap();
     assert_eq!(
-        error_fields(&answer[0].1),
+        refused(&mut stream).await,
         ("FATAL".to_string(), "28000".to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_scram_client_final_must_carry_the_servers_nonce() {
+    let (server, health) = start(&["--users", "alice:secret"]);
+    for (forged, want) in [(true, "08P01"), (false, "28P01")] {
+        let mut stream = scram_offer(server.port).await;
+        stream
+            .write_all(&sasl_initial("SCRAM-SHA-256", b"n,,n=,r=clientNONCE"))
+            .await
+            .unwrap();
+        let (kind, server_first) = message(&mut stream).await.expect("a server-first message");
+        assert_eq!((kind, &server_first[..4]), (b'R', &11i32.to_be_bytes()[..]));
+        let server_first = String::from_utf8_lossy(&server_first[4..]).to_string();
+        let nonce = server_first
+            .split(',')
+            .find_map(|a| a.strip_prefix("r="))
+            .expect("a nonce");
+        assert!(nonce.starts_with("clientNONCE"), "{server_first}");
+        let sent = if forged { "clientNONCEforged" } else { nonce };
+        let client_final =
+            format!("c=biws,r={sent},p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        stream
+            .write_all(&frame(b'p', client_final.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(
+            refused(&mut stream).await,
+            ("FATAL".to_string(), want.to_string()),
+            "forged nonce: {forged}"
+        );
+    }
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice password=secret dbname=kubepg",
+            server.port
+        ),
+        NoTls,
+    )
+    .await
+    .expect("a real SCRAM client still logs in");
+    tokio::spawn(conn);
+    assert_eq!(outcome(&client, "SELECT 1").await, Ok(Some("1".into())));
+    assert_eq!(
+        common::http_get(health, "/healthz").await,
+        (200, "ok\n".into())
     );
 }
 
@@ -425,4 +492,50 @@ async fn wrong_passwords_from_one_address_make_its_next_connections_wait() {
         "served after {waited:?}, before its back-off ended"
     );
     assert_eq!(outcome(&client, "SELECT 1").await, Ok(Some("1".into())));
+}
+
+#[tokio::test]
+async fn probes_are_answered_while_statements_saturate_the_server_and_scrapers_cannot_hold_connections()
+ {
+    let (server, health) = start(&[]);
+    // Statements that keep every core busy until their timeout.
+    let mut busy = Vec::new();
+    for _ in 0..6 {
+        let db = connect(server.port).await;
+        busy.push(tokio::spawn(async move {
+            outcome(
+                &db,
+                "SET statement_timeout = '20s'; SELECT count(*) FROM range(1000000000000)",
+            )
+            .await
+        }));
+    }
+    // Scrapers that connect and never send a request.
+    let mut silent = Vec::new();
+    for _ in 0..50 {
+        silent.push(TcpStream::connect(health).await.unwrap());
+    }
+    for path in ["/healthz", "/metrics"] {
+        let (code, body) = common::http_get(health, path).await;
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+    let (code, body) = common::readiness(health).await;
+    assert_eq!(code, 200, "/readyz: {body}");
+    assert!(
+        busy.iter().all(|b| !b.is_finished()),
+        "the statements ended before the probes were answered"
+    );
+    // The server closes each silent connection; it does not wait for the scraper.
+    for mut stream in silent {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut byte))
+            .await
+            .expect("the server closes a connection that sends no request");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    for b in &busy {
+        b.abort();
+    }
+    let fresh = connect(server.port).await;
+    assert_eq!(outcome(&fresh, "SELECT 1").await, Ok(Some("1".into())));
 }

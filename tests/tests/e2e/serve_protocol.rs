@@ -439,7 +439,7 @@ async fn operations_endpoints_report_health_readiness_and_statement_metrics() {
         common::http_get(s.health, "/healthz").await,
         (200, "ok\n".to_string())
     );
-    let (code, body) = common::http_get(s.health, "/readyz").await;
+    let (code, body) = common::readiness(s.health).await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("c1") && body.contains("c2"), "{body}");
 
@@ -523,7 +523,7 @@ async fn readiness_fails_while_no_cluster_answers() {
     let (_stop, stopped) = watch::channel(false);
     tokio::spawn(server.run(stopped));
     assert_eq!(common::http_get(health, "/healthz").await.0, 200);
-    let (code, body) = common::http_get(health, "/readyz").await;
+    let (code, body) = common::readiness(health).await;
     assert_eq!(code, 503);
     assert!(body.contains("dead"), "{body}");
 }

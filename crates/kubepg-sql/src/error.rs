@@ -240,7 +240,8 @@ pub fn sqlstate(e: &DataFusionError) -> SqlState {
             } else if let Some(d) = inner.downcast_ref::<DataFusionError>() {
                 sqlstate(d)
             } else {
-                SqlState::InternalError
+                // Another crate's error (the regex crate's, from regexp_replace).
+                by_message(&inner.to_string()).unwrap_or(SqlState::InternalError)
             }
         }
         DataFusionError::Execution(msg) => by_message(msg).unwrap_or(SqlState::InternalError),
@@ -285,6 +286,10 @@ const MESSAGE_STATES: &[(&[&str], SqlState)] = &[
     ),
     (&["negative count not allowed"], SqlState::SubstringError),
     (&["is out of range"], SqlState::DatetimeFieldOverflow),
+    (
+        &["converted value exceeds the representable"],
+        SqlState::DatetimeFieldOverflow,
+    ),
     (
         &["square root of a negative number"],
         SqlState::InvalidArgumentForPowerFunction,
@@ -379,6 +384,16 @@ mod tests {
                     )),
                 ),
                 SqlState::InvalidRegularExpression,
+            ),
+            (
+                DataFusionError::External("regex parse error:\n    (\n    ^\nerror: unclosed group".into()),
+                SqlState::InvalidRegularExpression,
+            ),
+            (
+                DataFusionError::Execution(
+                    "Cannot cast Timestamp(s) value 9223372036854775807 to Timestamp(ns): converted value exceeds the representable i64 range".into(),
+                ),
+                SqlState::DatetimeFieldOverflow,
             ),
             (
                 DataFusionError::ArrowError(

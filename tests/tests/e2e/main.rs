@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod fuzz_sql;
 mod in_cluster;
 mod pipeline_routes;
 mod query_clusters;

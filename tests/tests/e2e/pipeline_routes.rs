@@ -4,7 +4,6 @@
 //! failed transaction block refuses with 25P02 until ROLLBACK, and refusals carry their
 //! SQLSTATEs.
 
-
 use serde_json::Value;
 
 use crate::common;

@@ -1,7 +1,8 @@
 //! `kubepg-bench`: seeds a real API server with N pods, runs the release `kubepg serve` against
 //! it as a separate process, and measures, in one run, what issue #5 sets targets for: cold
 //! queries against a raw LIST and kubectl, warm cached queries, concurrent point queries,
-//! memory per cached pod, change-to-NOTIFY latency and startup time.
+//! memory per cached pod, change-to-NOTIFY latency and startup time; then a soak (many sessions
+//! of a mixed workload, and many short connections) for the server's memory over time.
 //!
 //! ```sh
 //! cargo run --release -p kubepg-bench -- --pods 10000 --out BENCHMARKS.json
@@ -10,6 +11,7 @@
 mod measure;
 mod report;
 mod server;
+mod soak;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -57,6 +59,10 @@ struct Plan {
     /// Pod changes whose notification is timed.
     notify_reps: usize,
     startup_reps: usize,
+    /// The soak: this many sessions of the mixed workload for `soak_duration`.
+    soak_sessions: usize,
+    soak_duration: Duration,
+    connect_cycles: usize,
 }
 
 impl Plan {
@@ -74,6 +80,9 @@ impl Plan {
                 point_duration: Duration::from_secs(3),
                 notify_reps: 20,
                 startup_reps: 3,
+                soak_sessions: SOAK_SESSIONS,
+                soak_duration: SOAK_DURATION,
+                connect_cycles: CONNECT_CYCLES,
             }
         } else {
             Self {
@@ -86,6 +95,9 @@ impl Plan {
                 point_duration: Duration::from_secs(15),
                 notify_reps: 200,
                 startup_reps: 10,
+                soak_sessions: SOAK_SESSIONS,
+                soak_duration: SOAK_DURATION,
+                connect_cycles: CONNECT_CYCLES,
             }
         }
     }
@@ -205,6 +217,19 @@ async fn main() -> Result<()> {
     eprintln!("bench: {} pod changes to NOTIFY", plan.notify_reps);
     let notify =
         measure::notify_latency(&warm, &kube, plan.notify_reps, plan.pods, plan.namespaces).await;
+    eprintln!(
+        "bench: soak, {} sessions for {:?}, then {} connections",
+        plan.soak_sessions, plan.soak_duration, plan.connect_cycles
+    );
+    let soak = soak::soak(
+        &warm,
+        plan.soak_sessions,
+        plan.soak_duration,
+        plan.pods,
+        plan.namespaces,
+    )
+    .await?;
+    let (cycles_before, cycles_after) = soak::connect_cycles(&warm, plan.connect_cycles).await?;
     drop(warm);
 
     eprintln!("bench: startup, {} more starts", plan.startup_reps);
@@ -313,6 +338,39 @@ async fn main() -> Result<()> {
                 && large_cursor.rss_peak - large_cursor.rss_before < 32 << 20,
         },
         Row {
+            id: "soak",
+            measurement: format!(
+                "{} sessions × {:?} of point, GROUP BY and jsonb queries (cached; one session in ten live): errors, p50 / p99; server RSS before / peak / after they disconnect",
+                soak.sessions, plan.soak_duration
+            ),
+            value: format!(
+                "{} errors of {}, {} / {}; {} / {} / {}",
+                soak.errors,
+                soak.queries,
+                ms(percentile(&soak.latencies, 50.0)),
+                ms(percentile(&soak.latencies, 99.0)),
+                mib(soak.rss_before),
+                mib(soak.rss_peak),
+                mib(soak.rss_after)
+            ),
+            target: "0 errors; RSS after within 32 MiB of before".into(),
+            met: soak.errors == 0 && soak.rss_after <= soak.rss_before + (32 << 20),
+        },
+        Row {
+            id: "connect_cycles",
+            measurement: format!(
+                "{} connect / SELECT 1 / disconnect cycles, one at a time: server RSS growth",
+                plan.connect_cycles
+            ),
+            value: format!(
+                "{} (from {})",
+                mib(cycles_after.saturating_sub(cycles_before)),
+                mib(cycles_before)
+            ),
+            target: "< 8 MiB".into(),
+            met: cycles_after.saturating_sub(cycles_before) < 8 << 20,
+        },
+        Row {
             id: "notify_latency",
             measurement: match &notify {
                 Ok(t) => format!(
@@ -392,6 +450,21 @@ async fn main() -> Result<()> {
                 Err(e) => json!({"error": format!("{e:#}")}),
             },
             "startup_ms": samples(&startups),
+            "soak": {
+                "sessions": soak.sessions,
+                "seconds": plan.soak_duration.as_secs_f64(),
+                "queries": soak.queries,
+                "errors": soak.errors,
+                "error_samples": soak.error_samples,
+                "p50_ms": secs(percentile(&soak.latencies, 50.0)) * 1000.0,
+                "p99_ms": secs(percentile(&soak.latencies, 99.0)) * 1000.0,
+                "rss_before": soak.rss_before,
+                "rss_peak": soak.rss_peak,
+                "rss_after": soak.rss_after,
+                "connect_cycles": plan.connect_cycles,
+                "connect_rss_before": cycles_before,
+                "connect_rss_after": cycles_after,
+            },
             "large_result": {
                 "rows": large_plain.rows,
                 "plain": {"ms": secs(large_plain.took) * 1000.0, "rss_before": large_plain.rss_before, "rss_peak": large_plain.rss_peak},
@@ -403,6 +476,11 @@ async fn main() -> Result<()> {
     eprintln!("bench: wrote {}", args.out.display());
     Ok(())
 }
+
+/// The soak is the same in a quick run: its point is the duration and the number of sessions.
+const SOAK_SESSIONS: usize = 100;
+const SOAK_DURATION: Duration = Duration::from_secs(60);
+const CONNECT_CYCLES: usize = 1_000;
 
 /// Rows of the large-result row: at least this many.
 const LARGE_ROWS: u64 = 100_000;

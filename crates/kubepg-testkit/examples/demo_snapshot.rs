@@ -1,5 +1,6 @@
 //! Writes kubepg's embedded demo cluster (`crates/kubepg-kube/demo/demo.json`) from a real API
-//! server: one seeded test cluster, every listable resource of its preferred versions, as one
+//! server: one seeded test cluster, every listable resource (in its preferred version, else the
+//! next version serving it), as one
 //! `kind: List` of objects that each carry their apiVersion and kind.
 //!
 //! Run: `cargo run -p kubepg-testkit --example demo_snapshot -- crates/kubepg-kube/demo/demo.json`
@@ -45,18 +46,21 @@ async fn main() -> Result<()> {
         if SKIPPED_GROUPS.contains(&group.name.as_str()) {
             continue;
         }
-        let Some(gv) = group
-            .preferred_version
-            .as_ref()
-            .or_else(|| group.versions.first())
-        else {
-            continue;
-        };
-        let list = client
-            .list_api_group_resources(&gv.group_version)
-            .await
-            .with_context(|| format!("discovering {}", gv.group_version))?;
-        resource_lists.push((group.name.clone(), list));
+        // The preferred version first; a resource it lacks comes from the next version that
+        // serves it, as kubepg's discovery picks it (CronJobs are batch/v1beta1 only in 1.20).
+        let preferred = group.preferred_version.as_ref().or(group.versions.first());
+        let versions = preferred
+            .into_iter()
+            .chain(group.versions.iter().filter(|v| Some(*v) != preferred));
+        let mut seen = std::collections::HashSet::new();
+        for gv in versions {
+            let mut list = client
+                .list_api_group_resources(&gv.group_version)
+                .await
+                .with_context(|| format!("discovering {}", gv.group_version))?;
+            list.resources.retain(|r| seen.insert(r.name.clone()));
+            resource_lists.push((group.name.clone(), list));
+        }
     }
     for (group, list) in &resource_lists {
         items.extend(list_all(&client, group, list).await?);

@@ -10,38 +10,55 @@ use crate::Result;
 use crate::crd::resource_from_crd;
 use crate::source::{ResourceInfo, Source};
 
-/// Walks `/api` and `/apis` (preferred versions), keeping every resource that can be listed, and
-/// attaches CRD schemas when the caller may read CustomResourceDefinitions.
+/// Walks `/api` and every served version of every group under `/apis`, keeping each resource
+/// that can be listed once: in its group's preferred version where it exists there, else in the
+/// first version the group lists that serves it (during an API migration a resource may be
+/// served only by an older version: CronJobs in `batch/v1beta1` on Kubernetes 1.20). CRD
+/// schemas are attached when the caller may read CustomResourceDefinitions.
 pub(crate) async fn walk(source: &LiveSource) -> Result<Vec<ResourceInfo>> {
-    let mut paths: Vec<(String, String)> = Vec::new();
+    // (group, version, rank): rank 0 is the preferred version, then the group's order.
+    let mut paths: Vec<(String, String, usize)> = Vec::new();
     let core: ApiVersions = source.fetch("/api").await?;
-    for version in core.versions {
-        paths.push((String::new(), version));
+    for (rank, version) in core.versions.into_iter().enumerate() {
+        paths.push((String::new(), version, rank));
     }
     let groups: ApiGroupList = source.fetch("/apis").await?;
     for group in groups.groups {
         let preferred = group
             .preferred_version
-            .or_else(|| group.versions.into_iter().next());
-        if let Some(gv) = preferred {
-            paths.push((group.name, gv.version));
+            .map(|v| v.version)
+            .or_else(|| group.versions.first().map(|v| v.version.clone()));
+        let others = group
+            .versions
+            .into_iter()
+            .map(|v| v.version)
+            .filter(|v| Some(v) != preferred.as_ref());
+        for (rank, version) in preferred.clone().into_iter().chain(others).enumerate() {
+            paths.push((group.name.clone(), version, rank));
         }
     }
     let lists = futures::stream::iter(paths)
-        .map(|(group, version)| async move {
+        .map(|(group, version, rank)| async move {
             let path = if group.is_empty() {
                 format!("/api/{version}")
             } else {
                 format!("/apis/{group}/{version}")
             };
-            (group, version, source.fetch::<ApiResourceList>(&path).await)
+            (
+                group,
+                version,
+                rank,
+                source.fetch::<ApiResourceList>(&path).await,
+            )
         })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await;
 
-    let mut resources = Vec::new();
-    for (group, version, list) in lists {
+    // (group, plural) → (rank, resource): the best-ranked version wins.
+    let mut chosen: std::collections::BTreeMap<(String, String), (usize, ResourceInfo)> =
+        std::collections::BTreeMap::new();
+    for (group, version, rank, list) in lists {
         let list = match list {
             Ok(l) => l,
             // An aggregated API whose backend is down answers 503; the rest of the cluster is
@@ -55,7 +72,7 @@ pub(crate) async fn walk(source: &LiveSource) -> Result<Vec<ResourceInfo>> {
             if r.name.contains('/') || !r.verbs.iter().any(|v| v == "list") {
                 continue;
             }
-            resources.push(ResourceInfo {
+            let resource = ResourceInfo {
                 group: group.clone(),
                 version: version.clone(),
                 singular: if r.singular_name.is_empty() {
@@ -69,9 +86,14 @@ pub(crate) async fn walk(source: &LiveSource) -> Result<Vec<ResourceInfo>> {
                 namespaced: r.namespaced,
                 verbs: r.verbs,
                 crd: None,
-            });
+            };
+            let key = (group.clone(), resource.plural.clone());
+            if chosen.get(&key).is_none_or(|(best, _)| rank < *best) {
+                chosen.insert(key, (rank, resource));
+            }
         }
     }
+    let mut resources: Vec<ResourceInfo> = chosen.into_values().map(|(_, r)| r).collect();
     attach_crd_schemas(source, &mut resources).await;
     resources.sort_by(|a, b| (&a.plural, &a.group).cmp(&(&b.plural, &b.group)));
     Ok(resources)

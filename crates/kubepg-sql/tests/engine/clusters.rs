@@ -102,6 +102,26 @@ async fn cluster_filters_choose_which_clusters_are_called() {
 }
 
 #[tokio::test]
+async fn a_resource_served_only_by_an_older_version_is_a_table() {
+    // Kubernetes 1.20 serves CronJobs in batch/v1beta1 only; batch's preferred version is v1.
+    let env = TestClusters::shared_seeded();
+    let engine = common::engine(env, &["c1"], &[], EngineConfig::default()).await;
+    assert_eq!(
+        common::sorted_rows(&engine, None, "SELECT namespace, name FROM cronjobs").await,
+        [["batch", "report"]]
+    );
+    assert_eq!(
+        common::sorted_rows(
+            &engine,
+            None,
+            "SELECT \"group\", version FROM kubepg.resources WHERE table_name IN ('cronjobs', 'jobs') ORDER BY 2"
+        )
+        .await,
+        [["batch", "v1"], ["batch", "v1beta1"]]
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_cluster_becomes_a_warning_unless_strict() {
     let env = TestClusters::shared_seeded();
     let dead = env.dead_kubeconfig().unwrap();

@@ -109,7 +109,23 @@ impl DiscoveryCache {
             self.memory.insert(key, d.clone());
             return Ok(d);
         }
-        let resources = source.discover().await?;
+        let resources = match source.discover().await {
+            Ok(resources) => resources,
+            // A cluster that is down keeps its last known tables, so that a query names the
+            // cluster's own failure (from its LIST) instead of an unknown table.
+            Err(e) => {
+                let last = self
+                    .memory
+                    .get(&key)
+                    .map(|d| d.clone())
+                    .or_else(|| self.read_disk(source).map(Arc::new));
+                let Some(last) = last else {
+                    return Err(e);
+                };
+                tracing::warn!(cluster = %key, error = %e, age_s = last.age().as_secs(), "discovery failed; using the last known resources");
+                return Ok(last);
+            }
+        };
         let d = Arc::new(Discovered {
             fetched_at_ms: now_ms(),
             resources,

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use futures::future::join_all;
 use kubepg_kube::discovery::Discovered;
 use kubepg_kube::pool::ClusterPool;
@@ -231,10 +231,28 @@ impl SchemaProvider for KubeSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let mut def = self.current().get(name);
         if def.is_none() {
-            let (fresh, _) = table_set(&self.pool, &self.options.scope, Discovery::OnMiss).await;
+            let (fresh, status) =
+                table_set(&self.pool, &self.options.scope, Discovery::OnMiss).await;
             def = fresh.get(name);
             if let Ok(mut t) = self.tables.write() {
                 *t = fresh;
+            }
+            // No cluster in scope has ever answered discovery: the table is not unknown, the
+            // clusters are.
+            let in_scope: Vec<&ClusterStatus> = status.iter().filter(|c| c.in_scope).collect();
+            if def.is_none()
+                && let Some(first) = in_scope.first()
+                && in_scope.iter().all(|c| c.error.is_some())
+            {
+                return Err(DataFusionError::External(Box::new(
+                    crate::error::Error::ClusterUnavailable {
+                        cluster: first.name.clone(),
+                        message: format!(
+                            "{} (no table of it is known until it answers once)",
+                            first.error.clone().unwrap_or_default()
+                        ),
+                    },
+                )));
             }
         }
         Ok(def.map(|def| {

@@ -14,6 +14,7 @@ mod discard;
 mod hook;
 mod listen;
 pub mod mask;
+mod missing_table;
 pub mod names;
 mod outcome;
 mod parse;

@@ -27,7 +27,7 @@ impl KubeSession {
         let plan = off_task(move || {
             tokio::runtime::Handle::current()
                 .block_on(state.statement_to_plan(statement))
-                .map_err(Error::from)
+                .map_err(|e| super::missing_table::explain(&state, e))
         })
         .await?;
         datafusion::prelude::SQLOptions::new()

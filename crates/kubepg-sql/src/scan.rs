@@ -11,7 +11,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
@@ -303,15 +305,15 @@ impl ExecutionPlan for KubeScanExec {
             per_cluster.push(cluster_stream.boxed());
         }
 
-        let requests = MetricBuilder::new(&self.metrics).global_counter("requests");
-        let pages = MetricBuilder::new(&self.metrics).global_counter("pages");
-        let bytes = MetricBuilder::new(&self.metrics).global_counter("bytes");
-        let objects = MetricBuilder::new(&self.metrics).global_counter("objects");
+        let report = ReportOnDrop {
+            requests: MetricBuilder::new(&self.metrics).global_counter("requests"),
+            pages: MetricBuilder::new(&self.metrics).global_counter("pages"),
+            bytes: MetricBuilder::new(&self.metrics).global_counter("bytes"),
+            objects: MetricBuilder::new(&self.metrics).global_counter("objects"),
+            stats,
+        };
         let finish = stream::once(async move {
-            requests.add(ListStats::get(&stats.requests) as usize);
-            pages.add(ListStats::get(&stats.pages) as usize);
-            bytes.add(ListStats::get(&stats.bytes) as usize);
-            objects.add(ListStats::get(&stats.objects) as usize);
+            drop(report);
             let mut failed = failures
                 .lock()
                 .map(|mut f| std::mem::take(&mut *f))
@@ -335,5 +337,26 @@ impl ExecutionPlan for KubeScanExec {
             self.schema.clone(),
             merged,
         )))
+    }
+}
+
+/// Adds what a scan's lists did to its `EXPLAIN ANALYZE` metrics when dropped: at the end of
+/// the scan, or earlier when a LIMIT stops reading and the stream is dropped unfinished.
+struct ReportOnDrop {
+    stats: Arc<ListStats>,
+    requests: Count,
+    pages: Count,
+    bytes: Count,
+    objects: Count,
+}
+
+impl Drop for ReportOnDrop {
+    fn drop(&mut self) {
+        self.requests
+            .add(ListStats::get(&self.stats.requests) as usize);
+        self.pages.add(ListStats::get(&self.stats.pages) as usize);
+        self.bytes.add(ListStats::get(&self.stats.bytes) as usize);
+        self.objects
+            .add(ListStats::get(&self.stats.objects) as usize);
     }
 }

@@ -270,6 +270,39 @@ async fn explain_shows_the_requests_a_scan_will_send() {
 }
 
 #[tokio::test]
+async fn explain_analyze_counts_the_requests_of_a_scan_a_limit_stopped() {
+    let env = TestClusters::shared_seeded();
+    let engine = common::engine(
+        env,
+        &["c1"],
+        &[],
+        EngineConfig {
+            page_size: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let plan = common::rows(
+        &engine,
+        None,
+        "EXPLAIN ANALYZE SELECT name FROM configmaps LIMIT 3",
+    )
+    .await
+    .unwrap();
+    let text = plan
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Two pages of two: the limit stopped the list before its end.
+    assert!(
+        text.contains("metrics=[bytes=") && text.contains("pages=2, requests=2]"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn limit_without_order_stops_paging_early() {
     let env = TestClusters::shared_seeded();
     let (engine, agent) = common::tagged_engine(

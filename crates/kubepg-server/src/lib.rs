@@ -170,6 +170,8 @@ impl Server {
         let mut accept_failures = AcceptFailures::default();
         let logins = Arc::new(logins::Logins::default());
         let mut tasks = tokio::task::JoinSet::new();
+        // Turned true when the grace period is over: each connection then says why it closes.
+        let (terminate, terminate_rx) = watch::channel(false);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -183,6 +185,7 @@ impl Server {
                         let conn = connection::Connection::new(engine.clone(), config.clone(), connections.clone(), metrics.clone(), peer, sessions.clone(), logins.clone());
                         let active = metrics.clone();
                         let tls = tls.clone();
+                        let terminate = terminate_rx.clone();
                         let limits = socket::Limits {
                             idle_timeout: config.idle_timeout,
                             auth_timeout: config.auth_timeout,
@@ -190,7 +193,7 @@ impl Server {
                         };
                         tasks.spawn(async move {
                             active.active_connections.inc();
-                            serve_socket(socket, tls, conn, peer, limits, starting).await;
+                            serve_socket(socket, tls, conn, peer, limits, starting, terminate).await;
                             active.active_connections.dec();
                         });
                     }
@@ -216,11 +219,21 @@ impl Server {
                 left = tasks.len(),
                 "grace period over; closing the remaining connections"
             );
+            // Connections between statements send FATAL 57P01 and close; a moment later the
+            // ones still running a statement are dropped.
+            let _ = terminate.send(true);
+            let _ = tokio::time::timeout(TERMINATE_WAIT, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
             tasks.abort_all();
         }
         Ok(())
     }
 }
+
+/// How long connections get to say FATAL 57P01 once the grace period is over.
+const TERMINATE_WAIT: Duration = Duration::from_secs(1);
 
 /// Failed accepts (out of file descriptors, mostly): each waits a moment, so that the loop does
 /// not spin on a condition that lasts, and they are logged once per interval with their count.
@@ -253,8 +266,9 @@ async fn serve_socket(
     peer: SocketAddr,
     limits: socket::Limits,
     starting: tokio::sync::OwnedSemaphorePermit,
+    terminate: watch::Receiver<bool>,
 ) {
-    if let Err(e) = socket::serve(socket, tls, conn, peer, limits, starting).await {
+    if let Err(e) = socket::serve(socket, tls, conn, peer, limits, starting, terminate).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -20,7 +20,7 @@ use datafusion_postgres::pgwire::tokio::TlsAcceptor;
 use datafusion_postgres::pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_util::codec::{Framed, FramedParts};
 
 use crate::connection::Connection;
@@ -45,9 +45,12 @@ enum Next {
     Message(Option<Result<PgWireFrontendMessage, PgWireError>>),
     Notify(Notification),
     Stop,
+    /// The server ends the session and tells the client why, as PostgreSQL does.
+    Terminate(SqlState, &'static str),
 }
 
-/// Serves one client until it leaves, breaks the protocol, or stays idle past `idle_timeout`.
+/// Serves one client until it leaves, breaks the protocol, stays idle past `idle_timeout`, or
+/// `terminate` turns true.
 pub async fn serve(
     socket: TcpStream,
     tls: Option<TlsAcceptor>,
@@ -55,6 +58,7 @@ pub async fn serve(
     peer: SocketAddr,
     limits: Limits,
     starting: OwnedSemaphorePermit,
+    mut terminate: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let Limits {
         idle_timeout,
@@ -128,7 +132,10 @@ pub async fn serve(
             Some(n) = notifications.recv(), if idle => Next::Notify(n),
             () = activity.idle_for(idle_timeout.unwrap_or_default()), if idle_timeout.is_some() && !in_startup => {
                 tracing::info!(%peer, seconds = idle_timeout.unwrap_or_default().as_secs(), "closing an idle connection");
-                Next::Stop
+                Next::Terminate(SqlState::IdleSessionTimeout, "terminating connection due to idle-session timeout")
+            }
+            _ = terminate.wait_for(|t| *t), if !in_startup => {
+                Next::Terminate(SqlState::AdminShutdown, "terminating connection due to administrator command")
             }
         };
         match next {
@@ -139,6 +146,15 @@ pub async fn serve(
                     // `true`: no ReadyForQuery after a FATAL; pgwire then closes the socket.
                     process_error(&mut socket, crate::errors::fatal(state, message), true).await?;
                 }
+                break;
+            }
+            Next::Terminate(state, message) => {
+                process_error(
+                    &mut socket,
+                    crate::errors::fatal(state, message.into()),
+                    true,
+                )
+                .await?;
                 break;
             }
             Next::Stop | Next::Message(None) | Next::Message(Some(Err(_))) => break,

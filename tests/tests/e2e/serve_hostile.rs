@@ -198,7 +198,7 @@ async fn no_statement_takes_the_server_down_and_each_gets_postgresqls_sqlstate()
 }
 
 /// A raw connection that has sent its startup packet and read up to ReadyForQuery.
-async fn raw(port: u16) -> TcpStream {
+pub(crate) async fn raw(port: u16) -> TcpStream {
     let mut body = 196_608i32.to_be_bytes().to_vec();
     body.extend_from_slice(b"user\0kubepg\0database\0kubepg\0\0");
     let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
@@ -232,7 +232,7 @@ async fn message(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 
 /// Every message until the server closes the connection (a bounded wait: a server that keeps
 /// it open fails the test).
-async fn until_closed(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+pub(crate) async fn until_closed(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
     let mut all = Vec::new();
     let read = async {
         while let Some(m) = message(stream).await {
@@ -246,7 +246,7 @@ async fn until_closed(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
 }
 
 /// An ErrorResponse's severity and SQLSTATE.
-fn error_fields(body: &[u8]) -> (String, String) {
+pub(crate) fn error_fields(body: &[u8]) -> (String, String) {
     let mut severity = String::new();
     let mut code = String::new();
     for field in body.split(|b| *b == 0) {

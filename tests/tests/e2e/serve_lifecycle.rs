@@ -110,6 +110,29 @@ async fn sigterm_stops_accepting_lets_open_sessions_finish_and_exits_cleanly() {
     assert!(status.success(), "{status:?}");
 }
 
+#[tokio::test]
+async fn the_idle_timeout_and_the_end_of_the_grace_period_tell_the_client_why() {
+    use crate::serve_hostile::{error_fields, raw, start, until_closed};
+    let fatal = |code: &str| ("FATAL".to_string(), code.to_string());
+
+    let (idle_server, _) = start(&["--idle-timeout", "1"]);
+    let mut idle = raw(idle_server.port).await;
+    let said = until_closed(&mut idle).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(error_fields(&said[0].1), fatal("57P05"));
+
+    let (server, _) = start(&["--shutdown-grace", "1"]);
+    let mut open = raw(server.port).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let said = until_closed(&mut open).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(error_fields(&said[0].1), fatal("57P01"));
+}
+
 #[test]
 fn every_statement_is_logged_with_who_where_what_and_its_outcome() {
     let (mut child, port, log) = common::serve_logged(

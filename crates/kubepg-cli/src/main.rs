@@ -6,7 +6,8 @@ mod query;
 mod serve;
 mod sources;
 
-use clap::{Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// kubepg's hot paths (decoding LIST pages and cached objects) allocate and free millions of
 /// small JSON values; under glibc malloc that was half the CPU of a cold query (BENCHMARKS.md's
@@ -25,29 +26,56 @@ struct Cli {
     #[arg(long, global = true, env = "KUBEPG_CONFIG")]
     config: Option<std::path::PathBuf>,
     /// Log as JSON lines on stderr.
-    #[arg(long, global = true, env = "KUBEPG_LOG_JSON")]
+    #[arg(long, global = true, env = "KUBEPG_LOG_JSON", value_parser = BoolishValueParser::new())]
     log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+const LOGGING: &str = "Logging: KUBEPG_LOG sets what is logged on stderr, as a tracing filter \
+(`debug`, `kubepg=debug,kube_client=info`); default `warn` for query, `warn,kubepg=info` for serve.";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run SQL against the configured clusters and print the result.
+    #[command(after_help = LOGGING)]
     Query(Box<query::QueryArgs>),
     /// Serve the clusters as a PostgreSQL database.
+    #[command(after_help = LOGGING)]
     Serve(Box<serve::ServeArgs>),
 }
 
+/// The command line, with the watch cache's flags left out of `query --help`: a one-shot query
+/// accepts them (and `--consistency cached` uses them) but a newcomer reading its help has no
+/// use for them.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("query", |query| {
+        sources::WATCH_FLAGS
+            .iter()
+            .fold(query, |q, flag| q.mut_arg(*flag, |a| a.hide(true)))
+    })
+}
+
+fn parse() -> Cli {
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> std::process::ExitCode {
-    let mut cli = Cli::parse();
+    let mut cli = parse();
     if let Some(path) = cli.config.clone() {
         let command = match cli.command {
             Command::Query(_) => "query",
             Command::Serve(_) => "serve",
         };
         match config::assignments::<Cli>(&path, command) {
-            Ok(vars) => {
+            Ok(config::Assignments { vars, ignored }) => {
+                if !ignored.is_empty() {
+                    eprintln!(
+                        "kubepg: {}: not for `kubepg {command}`, left alone: {} (a `{command}:` section holds this command's own keys)",
+                        path.display(),
+                        ignored.join(", ")
+                    );
+                }
                 for (name, value) in vars {
                     if std::env::var_os(&name).is_none() {
                         // SAFETY: no other thread exists yet; the runtime starts below.
@@ -61,12 +89,14 @@ fn main() -> std::process::ExitCode {
             }
         }
         // Parsed again so that the file's values take their place below flags and variables.
-        cli = Cli::parse();
+        cli = parse();
     }
     // A server logs every statement by default; a one-off query keeps stderr for warnings.
+    // kube-rs warns on every TLS connection to a cluster whose kubeconfig skips verification;
+    // kubepg says it once per cluster instead (in serve's log).
     let default_filter = match cli.command {
-        Command::Serve(_) => "warn,kubepg=info",
-        Command::Query(_) => "warn",
+        Command::Serve(_) => "warn,kubepg=info,kube_client::client::tls=error",
+        Command::Query(_) => "warn,kube_client::client::tls=error",
     };
     init_tracing(cli.log_json, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -22,7 +22,7 @@ pub struct QueryArgs {
     /// SQL to run (several statements separated by ';' run in order).
     #[arg(short = 'q', long = "query", conflicts_with = "file")]
     pub query: Option<String>,
-    /// File holding the SQL to run.
+    /// File holding the SQL to run ('-': standard input).
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
     /// Output format.
@@ -57,6 +57,9 @@ fn failed(e: kubepg_sql::Error) -> anyhow::Error {
 pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     let sql = match (&args.query, &args.file) {
         (Some(q), _) => q.clone(),
+        (None, Some(f)) if f.as_os_str() == "-" => {
+            std::io::read_to_string(std::io::stdin()).context("reading the SQL from stdin")?
+        }
         (None, Some(f)) => {
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
         }

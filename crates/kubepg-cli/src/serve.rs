@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use kubepg_server::{AuthMode, Server, ServerConfig, Users};
 use kubepg_sql::{Engine, EngineConfig, IdentityMap};
@@ -68,7 +69,7 @@ pub struct ServeArgs {
     /// Memory one query may use for sorts, joins and aggregations, in MiB (0: unlimited).
     #[arg(long, env = "KUBEPG_QUERY_MEMORY_MB", default_value_t = 1024)]
     pub query_memory_mb: usize,
-    /// Where /healthz, /readyz and /metrics are served ('off' to serve them nowhere).
+    /// Where /healthz, /readyz and /metrics are served ('off' or 'false' to serve them nowhere).
     #[arg(long, env = "KUBEPG_HEALTH_LISTEN", default_value = "127.0.0.1:9187")]
     pub health_listen: String,
     /// Seconds running queries may take to finish after SIGTERM.
@@ -78,13 +79,13 @@ pub struct ServeArgs {
     #[arg(long, env = "KUBEPG_IDLE_TIMEOUT", default_value_t = 0)]
     pub idle_timeout: u64,
     /// PEM certificate chain for TLS (with --tls-key); clients then may use sslmode=require.
-    #[arg(long, env = "KUBEPG_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "KUBEPG_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for TLS.
-    #[arg(long, env = "KUBEPG_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "KUBEPG_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// Refuse connections that did not negotiate TLS.
-    #[arg(long, env = "KUBEPG_TLS_REQUIRED", requires = "tls_cert")]
+    #[arg(long, env = "KUBEPG_TLS_REQUIRED", value_parser = BoolishValueParser::new())]
     pub tls_required: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -144,6 +145,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         (false, AuthMethod::Md5) => AuthMode::Md5(users),
         (false, AuthMethod::Password) => AuthMode::Cleartext(users),
     };
+    if args.tls_cert.is_some() != args.tls_key.is_some()
+        || (args.tls_required && args.tls_cert.is_none())
+    {
+        bail!(
+            "TLS needs both a certificate and its key: give --tls-cert (a PEM certificate chain) and --tls-key (its private key){}",
+            if args.tls_required {
+                "; --tls-required refuses every client without TLS"
+            } else {
+                ""
+            }
+        );
+    }
     if matches!(auth, AuthMode::Trust) && !args.listen.ip().is_loopback() {
         bail!(
             "no users configured: refusing to listen on {} without passwords (set --users or --users-file)",
@@ -181,8 +194,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tls_required: args.tls_required,
             metrics,
             identities,
+            // A YAML file's unquoted `off` arrives as `false`.
             health_listen: match args.health_listen.as_str() {
-                "off" | "" => None,
+                "off" | "false" | "no" | "" => None,
                 addr => Some(
                     addr.parse()
                         .with_context(|| format!("--health-listen {addr}"))?,

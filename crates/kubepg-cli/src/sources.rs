@@ -5,10 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::BoolishValueParser;
 use kubepg_kube::discovery::DiscoveryConfig;
 use kubepg_kube::live::ApiObserver;
 use kubepg_kube::pool::{ClusterPool, PoolConfig};
 use kubepg_kube::{WatchConfig, WatchOptions};
+
+/// The flags of the watch cache, by their argument ids.
+pub const WATCH_FLAGS: &[&str] = &[
+    "watch_memory",
+    "watch_idle",
+    "watch_timeout",
+    "changes_max",
+    "changes_age",
+];
 
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
@@ -20,7 +30,7 @@ pub struct SourceArgs {
     #[arg(long, env = "KUBEPG_CONTEXT")]
     pub context: Vec<String>,
     /// Use the pod's service-account credentials.
-    #[arg(long, env = "KUBEPG_IN_CLUSTER")]
+    #[arg(long, env = "KUBEPG_IN_CLUSTER", value_parser = BoolishValueParser::new())]
     pub in_cluster: bool,
     /// Snapshot file or directory of YAML/JSON objects (repeat: one cluster each).
     #[arg(long, env = "KUBEPG_SNAPSHOT", value_delimiter = ',')]
@@ -72,10 +82,10 @@ pub struct SourceArgs {
 #[derive(Args, Debug, Clone)]
 pub struct EngineArgs {
     /// Fail when any cluster fails, instead of warning and answering from the others.
-    #[arg(long, env = "KUBEPG_STRICT")]
+    #[arg(long, env = "KUBEPG_STRICT", value_parser = BoolishValueParser::new())]
     pub strict: bool,
     /// Show secret values (they are redacted by default).
-    #[arg(long, env = "KUBEPG_SHOW_SECRETS")]
+    #[arg(long, env = "KUBEPG_SHOW_SECRETS", value_parser = BoolishValueParser::new())]
     pub show_secrets: bool,
     /// Where rows come from: 'live' lists from the API server on every query, 'cached' reads
     /// the watch cache (sessions may SET kubepg.consistency).

@@ -14,6 +14,16 @@ pub enum Error {
     #[error("no cluster matches {0:?}")]
     NoSuchCluster(String),
 
+    /// `--context` named no context of the kubeconfig.
+    #[error(
+        "no context matches {pattern:?}; the kubeconfig has {}: --context takes a name, a comma list or a glob like 'prod-*'",
+        available.join(", ")
+    )]
+    NoSuchContext {
+        pattern: String,
+        available: Vec<String>,
+    },
+
     /// The API server answered with an error status.
     #[error("cluster {cluster}: {verb} {path}: {code} {reason}: {message}")]
     Api {

@@ -202,15 +202,39 @@ fn in_cluster_available() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
 }
 
+/// What to do without a kubeconfig, for a newcomer who has none.
+const NO_KUBECONFIG_HINT: &str = "give one with --kubeconfig (or KUBECONFIG), use --in-cluster inside a pod, or try kubepg without a cluster: --demo";
+
+/// The innermost cause of an error: kube's own messages wrap and quote the path they name.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}
+
 fn load_kubeconfig(paths: &[PathBuf]) -> Result<kube::config::Kubeconfig> {
     let kerr = |e: kube::config::KubeconfigError| Error::Kubeconfig(e.to_string());
     if paths.is_empty() {
-        return kube::config::Kubeconfig::read().map_err(kerr);
+        return kube::config::Kubeconfig::read().map_err(|e| {
+            let place = std::env::var("KUBECONFIG").unwrap_or_else(|_| {
+                std::env::var("HOME").map_or_else(
+                    |_| "~/.kube/config".into(),
+                    |home| format!("{home}/.kube/config"),
+                )
+            });
+            Error::Kubeconfig(format!(
+                "cannot read {place} ({}): {NO_KUBECONFIG_HINT}",
+                root_cause(&e)
+            ))
+        });
     }
     let mut merged: Option<kube::config::Kubeconfig> = None;
     for p in paths {
-        let next = kube::config::Kubeconfig::read_from(p)
-            .map_err(|e| Error::Kubeconfig(format!("{}: {e}", p.display())))?;
+        let next = kube::config::Kubeconfig::read_from(p).map_err(|e| {
+            Error::Kubeconfig(format!("cannot read {}: {}", p.display(), root_cause(&e)))
+        })?;
         merged = Some(match merged {
             None => next,
             Some(m) => m.merge(next).map_err(kerr)?,
@@ -236,7 +260,10 @@ async fn live_sources(
     for p in &patterns {
         let hits: Vec<&String> = all.iter().filter(|n| matches_pattern(p, n)).collect();
         if hits.is_empty() {
-            return Err(Error::NoSuchCluster((*p).to_string()));
+            return Err(Error::NoSuchContext {
+                pattern: (*p).to_string(),
+                available: all.clone(),
+            });
         }
         chosen.extend(
             hits.into_iter()
@@ -268,6 +295,9 @@ async fn live_sources(
         // kubepg's LIST loop retries with its own limits and counts what it does; kube-rs's
         // retry layer underneath would retry again, unseen and unbounded by those limits.
         cfg.default_retry = false;
+        if cfg.accept_invalid_certs {
+            tracing::info!(cluster = %name, "TLS certificate verification is off for this cluster (insecure-skip-tls-verify in the kubeconfig)");
+        }
         sources.push(Arc::new(LiveSource::new(
             name,
             cfg,
@@ -279,8 +309,15 @@ async fn live_sources(
 }
 
 fn in_cluster_source(config: &PoolConfig, global: &Arc<Semaphore>) -> Result<Arc<dyn Source>> {
-    let mut cfg =
-        kube::Config::incluster().map_err(|e| Error::Kubeconfig(format!("in-cluster: {e}")))?;
+    let mut cfg = kube::Config::incluster().map_err(|e| {
+        if in_cluster_available() {
+            Error::Kubeconfig(format!("in-cluster credentials: {e}"))
+        } else {
+            Error::Kubeconfig(
+                "--in-cluster works inside a pod only (KUBERNETES_SERVICE_HOST is not set): outside one, use --kubeconfig and --context".into(),
+            )
+        }
+    })?;
     cfg.default_retry = false;
     let name = config
         .in_cluster_name

@@ -318,7 +318,7 @@ fn kube_sqlstate(e: &kubepg_kube::Error) -> SqlState {
         }
         K::Timeout { .. } => SqlState::QueryCanceled,
         K::CacheFull { .. } => SqlState::OutOfMemory,
-        K::NoSuchCluster(_) => SqlState::InvalidCatalogName,
+        K::NoSuchCluster(_) | K::NoSuchContext { .. } => SqlState::InvalidCatalogName,
         K::Selector(_) => SqlState::InvalidParameterValue,
         K::Kubeconfig(_) | K::Snapshot { .. } | K::Cache { .. } => SqlState::IoError,
     }

@@ -97,7 +97,7 @@ impl Outcome {
 }
 
 /// `kubepg COMMAND` with none of the caller's cluster settings and `home` as its HOME and cache.
-fn isolated(command: &str, home: &Path) -> Command {
+pub fn isolated(command: &str, home: &Path) -> Command {
     let mut cmd = Command::new(kubepg());
     cmd.arg(command);
     for (key, _) in std::env::vars_os() {

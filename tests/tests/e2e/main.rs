@@ -8,6 +8,7 @@ mod common;
 
 mod fuzz_sql;
 mod in_cluster;
+mod newcomer;
 mod pipeline_routes;
 mod query_clusters;
 mod query_output;

@@ -15,6 +15,22 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc returns freed pages to the OS after a delay, but only while the thread that freed
+/// them keeps allocating: after a burst of sessions (each planned on a blocking-pool thread of
+/// its own) the idle threads kept ~700 MB resident for good (the soak in BENCHMARKS.md).
+/// Purging at once, and when a thread ends, gives it back. The option numbers are
+/// `mi_option_purge_delay` and `mi_option_abandoned_page_purge` of mimalloc 2's `mi_option_e`,
+/// which libmimalloc-sys has no constants for.
+fn return_freed_memory() {
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    const ABANDONED_PAGE_PURGE: libmimalloc_sys::mi_option_t = 12;
+    // SAFETY: setting an option is a plain store into mimalloc's option table.
+    unsafe {
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+        libmimalloc_sys::mi_option_set(ABANDONED_PAGE_PURGE, 1);
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "kubepg",
@@ -61,6 +77,7 @@ fn parse() -> Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    return_freed_memory();
     let mut cli = parse();
     if let Some(path) = cli.config.clone() {
         let command = match cli.command {

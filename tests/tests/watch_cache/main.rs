@@ -764,3 +764,53 @@ async fn listen_delivers_every_change_of_the_channels_objects_to_every_listener(
         .unwrap();
     assert_eq!(rows(&b, "SELECT 1").await, text(&[&["1"]]));
 }
+
+#[tokio::test]
+async fn listen_over_several_clusters_follows_those_it_may_and_names_the_others() {
+    let env = TestClusters::shared_seeded();
+    let restricted = env
+        .kubeconfig_for("c2", User::Restricted, "c2-restricted")
+        .unwrap();
+    let server = common::server(&[
+        "--kubeconfig",
+        env.kubeconfig().to_str().unwrap(),
+        "--kubeconfig",
+        restricted.to_str().unwrap(),
+        "--context",
+        "c1,c2-restricted",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+    ]);
+    let (client, mut conn) = pg_config(&server)
+        .dbname("all")
+        .connect(NoTls)
+        .await
+        .unwrap();
+    let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            let _ = tx.send(message);
+        }
+    });
+    // The restricted identity may not watch pods in every namespace: c1 is followed, and the
+    // client is told which cluster is not.
+    client.batch_execute("LISTEN pods").await.unwrap();
+    let mut told = None;
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_secs(30), notices.recv()).await
+    {
+        if let tokio_postgres::AsyncMessage::Notice(n) = message {
+            told = Some((n.severity().to_string(), n.message().to_string()));
+            break;
+        }
+    }
+    let (severity, message) = told.expect("a notice about the cluster left out");
+    assert_eq!(severity, "WARNING");
+    assert!(
+        message.contains("cluster c2-restricted is not followed") && message.contains("403"),
+        "{message}"
+    );
+    assert_eq!(rows(&client, "SELECT 1").await, text(&[&["1"]]));
+}

@@ -214,3 +214,56 @@ async fn a_query_over_a_cluster_that_is_down_names_the_cluster_not_a_missing_tab
         .unwrap();
     assert!(err.contains("ERROR 58000: cluster flaky"), "{err}");
 }
+
+/// The README's ```sql blocks, in order.
+fn readme_sql_blocks(readme: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut rest = readme;
+    while let Some(start) = rest.find("```sql\n") {
+        let body = &rest[start + "```sql\n".len()..];
+        let end = body.find("```").expect("a closed code block");
+        blocks.push(body[..end].to_string());
+        rest = &body[end..][3..];
+    }
+    blocks
+}
+
+#[test]
+fn every_sql_example_of_the_readme_runs_on_the_demo() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let blocks = readme_sql_blocks(&readme);
+    assert!(blocks.len() >= 4, "{blocks:?}");
+    for block in &blocks {
+        let (code, out, err) = query(&["--demo", "-q", block], &[], "");
+        if block.trim_start().starts_with("LISTEN") {
+            // As the README says: a snapshot never changes, so there is nothing to follow.
+            assert!(err.contains("ERROR 0A000"), "{block}\n{err}");
+            continue;
+        }
+        assert_eq!(code, Some(0), "{block}\n{err}");
+        assert!(!out.trim().is_empty(), "{block}: no output");
+    }
+    // The README's `kubepg query --demo` command lines, run as a shell would.
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("kubepg query --demo"))
+        .collect();
+    assert!(!lines.is_empty());
+    let home = tempfile::tempdir().unwrap();
+    for line in lines {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(line.replacen("kubepg", &common::kubepg().display().to_string(), 1))
+            .env("HOME", home.path())
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !stdout.trim().is_empty(),
+            "{line}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -158,6 +158,22 @@ async fn psql_meta_commands_describe_clusters_tables_and_columns() {
     // No functions of kubepg's own are in pg_catalog.pg_proc; the listing works and is empty.
     let (out, err) = psql(s.addr, "c1", r"\df").await;
     assert_eq!((out.as_str(), err.as_str()), ("", ""));
+    // The `+` forms and `\dT` call PostgreSQL's size and description functions.
+    let (out, err) = psql(s.addr, "c1", r"\dt+ pods").await;
+    assert_eq!(
+        (out.as_str(), err.as_str()),
+        ("public|pods|table|postgres|permanent||0 bytes|\n", "")
+    );
+    let (out, err) = psql(s.addr, "c1", r"\l+").await;
+    assert!(
+        err.is_empty()
+            && out
+                .lines()
+                .any(|l| l.starts_with("c1|") && l.contains("|0 bytes|")),
+        "{out} {err}"
+    );
+    let (out, err) = psql(s.addr, "c1", r"\dT").await;
+    assert_eq!((out.as_str(), err.as_str()), ("", ""));
 
     let (out, err) = psql(
         s.addr,

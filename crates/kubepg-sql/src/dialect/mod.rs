@@ -3,6 +3,7 @@
 //! it), the functions where kubepg answers as PostgreSQL does, and integer arithmetic that
 //! fails on overflow. One file per family.
 
+mod admin_functions;
 mod arithmetic;
 pub mod functions;
 mod information_schema;
@@ -32,6 +33,7 @@ pub fn install(
     pg_catalog::install(ctx, catalog, settings.clone())?;
     information_schema::install(ctx, catalog)?;
     functions::register(ctx, user, settings.clone());
+    admin_functions::register(ctx);
     ctx.add_analyzer_rule(Arc::new(arithmetic::CheckedIntegers));
     limits::bound(ctx, value_limit);
     Ok(())

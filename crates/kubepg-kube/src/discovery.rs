@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,8 @@ pub struct DiscoveryCache {
     memory: DashMap<String, Arc<Discovered>>,
     /// Serialises walks of one cluster so concurrent sessions share a single walk.
     walking: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// When a cluster's walk last failed while an older result stood in for it.
+    failed: DashMap<String, Instant>,
 }
 
 impl DiscoveryCache {
@@ -72,6 +74,7 @@ impl DiscoveryCache {
             config,
             memory: DashMap::new(),
             walking: DashMap::new(),
+            failed: DashMap::new(),
         }
     }
 
@@ -89,6 +92,7 @@ impl DiscoveryCache {
     /// Forgets every cluster's result, in memory and on disk (the `--refresh` flag).
     pub fn invalidate(&self) {
         self.memory.clear();
+        self.failed.clear();
         if let Some(dir) = &self.config.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -102,6 +106,11 @@ impl DiscoveryCache {
         let lock = self.walking.entry(key.clone()).or_default().clone();
         let _walk = lock.lock().await;
         if let Some(d) = self.fresh_in_memory(&key, max_age) {
+            return Ok(d);
+        }
+        // A cluster whose walk just failed is not walked again by every query: its last result
+        // stands until `miss_interval` has passed.
+        if let Some(d) = self.recently_failed(&key) {
             return Ok(d);
         }
         if let Some(d) = self.read_disk(source).filter(|d| d.fresher_than(max_age)) {
@@ -123,6 +132,8 @@ impl DiscoveryCache {
                     return Err(e);
                 };
                 tracing::warn!(cluster = %key, error = %e, age_s = last.age().as_secs(), "discovery failed; using the last known resources");
+                self.memory.insert(key.clone(), last.clone());
+                self.failed.insert(key, Instant::now());
                 return Ok(last);
             }
         };
@@ -130,11 +141,20 @@ impl DiscoveryCache {
             fetched_at_ms: now_ms(),
             resources,
         });
+        self.failed.remove(&key);
         if let Err(e) = self.write_disk(source, &d) {
             tracing::warn!(error = %e, "discovery cache not written");
         }
         self.memory.insert(key, d.clone());
         Ok(d)
+    }
+
+    fn recently_failed(&self, key: &str) -> Option<Arc<Discovered>> {
+        let failed = self.failed.get(key)?;
+        if failed.elapsed() >= self.config.miss_interval {
+            return None;
+        }
+        self.memory.get(key).map(|d| d.clone())
     }
 
     fn fresh_in_memory(&self, key: &str, max_age: Duration) -> Option<Arc<Discovered>> {

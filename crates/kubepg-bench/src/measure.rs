@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::server::Server;
+use crate::server::{RssPeak, Server};
 
 /// One full paged LIST of every pod.
 pub struct ListRun {
@@ -273,24 +273,11 @@ where
     Fut: Future<Output = Result<u64>>,
 {
     let rss_before = server.rss_bytes()?;
-    let pid = server.pid();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampling = {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let mut peak = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(crate::server::rss_of(pid).unwrap_or(0));
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            peak
-        })
-    };
+    let peak = RssPeak::start(server.pid(), Duration::from_millis(10));
     let start = Instant::now();
     let rows = read().await;
     let took = start.elapsed();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let rss_peak = sampling.await?.max(rss_before);
+    let rss_peak = peak.stop().await?.max(rss_before);
     Ok(LargeRun {
         rows: rows?,
         took,

@@ -149,6 +149,33 @@ pub fn rss_of(pid: u32) -> Result<u64> {
     Ok(kb * 1024)
 }
 
+/// The highest VmRSS of a process, sampled in the background until [`RssPeak::stop`].
+pub struct RssPeak {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampling: tokio::task::JoinHandle<u64>,
+}
+
+impl RssPeak {
+    pub fn start(pid: u32, every: Duration) -> Self {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let sampling = tokio::spawn(async move {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_of(pid).unwrap_or(0));
+                tokio::time::sleep(every).await;
+            }
+            peak
+        });
+        Self { done, sampling }
+    }
+
+    pub async fn stop(self) -> Result<u64> {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.sampling.await?)
+    }
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -1,15 +1,13 @@
 //! The soak: many sessions of a mixed workload for a while, the server's memory before, at its
 //! peak and after they disconnect; then many short connections one after another.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures::future::join_all;
 use tokio_postgres::Client;
 
-use crate::server::{Server, rss_of};
+use crate::server::{RssPeak, Server};
 
 pub struct SoakRun {
     pub sessions: usize,
@@ -95,19 +93,7 @@ pub async fn soak(
             .await?;
         clients.push((pg, live));
     }
-    let pid = server.pid();
-    let done = Arc::new(AtomicBool::new(false));
-    let sampling = {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let mut peak = 0;
-            while !done.load(Ordering::Relaxed) {
-                peak = peak.max(rss_of(pid).unwrap_or(0));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            peak
-        })
-    };
+    let peak = RssPeak::start(server.pid(), Duration::from_millis(50));
     let deadline = Instant::now() + duration;
     let runs = clients
         .iter()
@@ -135,8 +121,7 @@ pub async fn soak(
         errors.extend(e);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    done.store(true, Ordering::Relaxed);
-    let rss_peak = sampling.await?;
+    let rss_peak = peak.stop().await?;
     let rss_after = server.rss_bytes()?;
     Ok(SoakRun {
         sessions,

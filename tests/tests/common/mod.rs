@@ -206,11 +206,30 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    query_with(args, &[], "")
+}
+
+/// [`query`] with these variables set and `stdin` written to its standard input.
+pub fn query_with<I, S>(args: I, envs: &[(&str, &str)], stdin: &str) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let home = tempfile::tempdir().expect("a temporary HOME");
-    let out = isolated("query", home.path())
+    let mut child = isolated("query", home.path())
         .args(args)
-        .output()
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("running kubepg");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("its stdin"),
+        stdin.as_bytes(),
+    )
+    .expect("writing its stdin");
+    let out = child.wait_with_output().expect("running kubepg");
     Outcome {
         code: out.status.code(),
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),

@@ -5,38 +5,13 @@
 
 use crate::common;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use kubepg_testkit::TestClusters;
 use kubepg_testkit::proxy::FaultProxy;
 
 /// `kubepg query ARGS` with a fresh HOME, these variables set and `stdin` written to it.
 fn query(args: &[&str], envs: &[(&str, &str)], stdin: &str) -> (Option<i32>, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = common::isolated("query", home.path());
-    cmd.args(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("kubepg runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
-    (
-        status.code(),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
+    let out = common::query_with(args, envs, stdin);
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]

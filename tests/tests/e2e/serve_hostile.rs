@@ -198,13 +198,18 @@ async fn no_statement_takes_the_server_down_and_each_gets_postgresqls_sqlstate()
 }
 
 /// A raw connection that has sent its startup packet and read up to ReadyForQuery.
-pub(crate) async fn raw(port: u16) -> TcpStream {
+/// A startup packet (protocol 3.0) for `user` and database `kubepg`.
+fn startup_packet(user: &str) -> Vec<u8> {
     let mut body = 196_608i32.to_be_bytes().to_vec();
-    body.extend_from_slice(b"user\0kubepg\0database\0kubepg\0\0");
+    body.extend_from_slice(format!("user\0{user}\0database\0kubepg\0\0").as_bytes());
     let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
     packet.extend_from_slice(&body);
+    packet
+}
+
+pub(crate) async fn raw(port: u16) -> TcpStream {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream.write_all(&packet).await.unwrap();
+    stream.write_all(&startup_packet("kubepg")).await.unwrap();
     while let Some((kind, _)) = message(&mut stream).await {
         if kind == b'Z' {
             return stream;
@@ -371,12 +376,8 @@ async fn silent_sockets_take_no_session_slot_and_are_closed_after_the_auth_timeo
 /// A raw connection as `alice` that has read the server's SASL offer (SCRAM-SHA-256, never
 /// the -PLUS variant).
 async fn scram_offer(port: u16) -> TcpStream {
-    let mut body = 196_608i32.to_be_bytes().to_vec();
-    body.extend_from_slice(b"user\0alice\0database\0kubepg\0\0");
-    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&body);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream.write_all(&packet).await.unwrap();
+    stream.write_all(&startup_packet("alice")).await.unwrap();
     let (kind, offer) = message(&mut stream)
         .await
         .expect("an authentication request");

@@ -246,23 +246,25 @@ async fn every_pushdown_form_returns_the_unfiltered_rows_and_sends_exactly_its_s
     }
 }
 
+/// Every cell of an EXPLAIN's rows, one per line.
+async fn plan_text(engine: &kubepg_sql::Engine, explain: &str) -> String {
+    let plan = common::rows(engine, None, explain).await.unwrap();
+    plan.iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test]
 async fn explain_shows_the_requests_a_scan_will_send() {
     let env = TestClusters::shared_seeded();
     let engine = common::engine(env, &["c1"], &[], EngineConfig::default()).await;
-    let plan = common::rows(
+    let text = plan_text(
         &engine,
-        None,
         "EXPLAIN SELECT name FROM pods WHERE namespace IN ('shop','batch') AND labels->>'app' = 'web' AND phase = 'Running'",
     )
-    .await
-    .unwrap();
-    let text: String = plan
-        .iter()
-        .flatten()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
+    .await;
     assert!(
         text.contains("KubeScanExec: table=pods, clusters=[c1], namespaces=[batch, shop], labelSelector=app=web, fieldSelector=status.phase=Running"),
         "{text}"
@@ -282,19 +284,11 @@ async fn explain_analyze_counts_the_requests_of_a_scan_a_limit_stopped() {
         },
     )
     .await;
-    let plan = common::rows(
+    let text = plan_text(
         &engine,
-        None,
         "EXPLAIN ANALYZE SELECT name FROM configmaps LIMIT 3",
     )
-    .await
-    .unwrap();
-    let text = plan
-        .iter()
-        .flatten()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
+    .await;
     // Two pages of two: the limit stopped the list before its end.
     assert!(
         text.contains("metrics=[bytes=") && text.contains("pages=2, requests=2]"),

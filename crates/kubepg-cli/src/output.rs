@@ -1,6 +1,7 @@
 //! Printing query results: an aligned table, JSON or YAML with real types (numbers, booleans,
 //! nested JSON for jsonb columns), or CSV; and `COPY … TO STDOUT` rows in COPY's text or CSV
-//! format. JSON, CSV and COPY stream batch by batch.
+//! format. JSON, CSV and COPY stream batch by batch. The table, CSV and COPY print timestamps
+//! as psql shows them, in the session's `TimeZone`; JSON and YAML keep RFC 3339.
 
 use std::io::Write;
 
@@ -11,6 +12,7 @@ use kubepg_sql::arrow::record_batch::RecordBatch;
 use kubepg_sql::arrow::util::display::{ArrayFormatter, FormatOptions};
 use kubepg_sql::columns::PG_TYPE_KEY;
 use kubepg_sql::pipeline::CopyFormat;
+use kubepg_sql::time_zone::{SessionZone, timestamps_as_text};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -29,14 +31,16 @@ pub struct Printer {
     rows: Vec<Vec<Value>>,
     started: bool,
     count: usize,
+    zone: SessionZone,
 }
 
 impl Printer {
-    pub fn new(format: Format, schema: SchemaRef, headers: bool) -> Self {
+    pub fn new(format: Format, schema: SchemaRef, headers: bool, zone: SessionZone) -> Self {
         Self {
             format,
             schema,
             headers,
+            zone,
             rows: Vec::new(),
             started: false,
             count: 0,
@@ -44,7 +48,8 @@ impl Printer {
     }
 
     pub fn batch(&mut self, out: &mut impl Write, batch: &RecordBatch) -> anyhow::Result<()> {
-        let rows = to_rows(batch)?;
+        let zone = matches!(self.format, Format::Table | Format::Csv).then_some(&self.zone);
+        let rows = to_rows(batch, zone)?;
         match self.format {
             Format::Table | Format::Yaml => self.rows.extend(rows),
             Format::Json => {
@@ -192,6 +197,7 @@ pub fn write_copy(
     format: &CopyFormat,
     batch: &RecordBatch,
     first: bool,
+    zone: &SessionZone,
 ) -> anyhow::Result<()> {
     if first
         && let CopyFormat::Csv {
@@ -207,7 +213,7 @@ pub fn write_copy(
             .collect();
         writeln!(out, "{}", names.join(&delimiter.to_string()))?;
     }
-    for row in to_rows(batch)? {
+    for row in to_rows(batch, Some(zone))? {
         let cells: Vec<String> = row
             .iter()
             .map(|v| match (format, v) {
@@ -249,8 +255,9 @@ fn csv_quoted(s: &str, delimiter: char) -> String {
     }
 }
 
-/// The rows of a batch with real JSON types.
-pub fn to_rows(batch: &RecordBatch) -> anyhow::Result<Vec<Vec<Value>>> {
+/// The rows of a batch with real JSON types; timestamps as PostgreSQL's text in `zone` when
+/// one is given.
+pub fn to_rows(batch: &RecordBatch, zone: Option<&SessionZone>) -> anyhow::Result<Vec<Vec<Value>>> {
     let options = FormatOptions::default().with_null("");
     let schema = batch.schema();
     let mut columns: Vec<Vec<Value>> = Vec::with_capacity(batch.num_columns());
@@ -301,6 +308,14 @@ pub fn to_rows(batch: &RecordBatch) -> anyhow::Result<Vec<Vec<Value>>> {
                         serde_json::from_str(a.value(i))
                             .unwrap_or_else(|_| Value::String(a.value(i).to_string()))
                     }
+                }));
+            }
+            DataType::Timestamp(..) if zone.is_some() => {
+                let text = zone.and_then(|z| timestamps_as_text(array, z));
+                let a = text.as_ref().map(|t| t.as_string::<i32>());
+                col.extend((0..n).map(|i| match a {
+                    Some(a) if !a.is_null(i) => Value::String(a.value(i).to_string()),
+                    _ => Value::Null,
                 }));
             }
             _ => {

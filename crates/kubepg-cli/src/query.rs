@@ -90,7 +90,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
                     }
                 }
                 Outcome::Rows(rows) => {
-                    let mut printer = Printer::new(args.output, rows.columns, !args.no_headers);
+                    let mut printer = Printer::new(
+                        args.output,
+                        rows.columns,
+                        !args.no_headers,
+                        session.settings.time_zone(),
+                    );
                     let mut batches = rows.batches;
                     while let Some(batch) = batches.next().await {
                         printer.batch(&mut stdout, &batch?).map_err(io)?;
@@ -98,10 +103,11 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
                     printer.finish(&mut stdout).map_err(io)?;
                 }
                 Outcome::Copy { rows, format } => {
+                    let zone = session.settings.time_zone();
                     let mut batches = rows.batches;
                     let mut first = true;
                     while let Some(batch) = batches.next().await {
-                        write_copy(&mut stdout, &rows.columns, &format, &batch?, first)
+                        write_copy(&mut stdout, &rows.columns, &format, &batch?, first, &zone)
                             .map_err(io)?;
                         first = false;
                     }
@@ -114,6 +120,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
                                 rows.columns.clone(),
                             ),
                             true,
+                            &zone,
                         )
                         .map_err(io)?;
                     }

@@ -1,6 +1,8 @@
 //! Result batches as PostgreSQL messages, one batch at a time: arrow-pg encodes the values;
 //! kubepg adds the `jsonb` type its JSON columns are described as (arrow-pg knows no jsonb),
-//! and writes COPY rows in text or CSV.
+//! prints text-format timestamps as PostgreSQL does in the session's `TimeZone` (arrow-pg
+//! prints them in the column's zone with six fractional digits), and writes COPY rows in
+//! text or CSV.
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use datafusion_postgres::pgwire::messages::data::DataRow;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use kubepg_sql::columns::PG_TYPE_KEY;
 use kubepg_sql::pipeline::CopyFormat;
+use kubepg_sql::time_zone::{SessionZone, timestamps_as_text};
 
 fn is_jsonb(field: &datafusion::arrow::datatypes::Field) -> bool {
     field
@@ -85,22 +88,68 @@ fn with_jsonb_version(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
     RecordBatch::try_new(batch.schema(), columns).unwrap_or(batch)
 }
 
+/// Text-format timestamp columns as PostgreSQL's text (with DateStyle ISO, which every
+/// client that parses timestamps sets; other styles keep arrow-pg's form), in the zone the
+/// fields were made with.
+fn with_text_timestamps(batch: RecordBatch, fields: &[FieldInfo]) -> RecordBatch {
+    let text = |f: &FieldInfo| {
+        f.format() == FieldFormat::Text
+            && matches!(f.datatype(), &Type::TIMESTAMPTZ | &Type::TIMESTAMP)
+            && f.format_options().date_style.starts_with("ISO")
+    };
+    let Some(first) = fields.iter().find(|f| text(f)) else {
+        return batch;
+    };
+    let zone =
+        SessionZone::parse(&first.format_options().time_zone).unwrap_or_else(SessionZone::utc);
+    text_timestamps(batch, |i| fields.get(i).is_some_and(text), &zone)
+}
+
+/// `batch` with the timestamp columns `pick` chooses as text.
+fn text_timestamps(
+    batch: RecordBatch,
+    pick: impl Fn(usize) -> bool,
+    zone: &SessionZone,
+) -> RecordBatch {
+    let mut schema = batch.schema().as_ref().clone();
+    let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .enumerate()
+        .map(
+            |(i, col)| match pick(i).then(|| timestamps_as_text(col, zone)) {
+                Some(Some(text)) => {
+                    fields[i] = fields[i].clone().with_data_type(DataType::Utf8);
+                    text
+                }
+                _ => col.clone(),
+            },
+        )
+        .collect();
+    schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    RecordBatch::try_new(Arc::new(schema), columns).unwrap_or(batch)
+}
+
 /// The DataRows of one batch.
 pub fn rows(
     fields: &Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> + use<> {
-    encode_recordbatch(fields.clone(), with_jsonb_version(batch, fields))
+    let batch = with_text_timestamps(with_jsonb_version(batch, fields), fields);
+    encode_recordbatch(fields.clone(), batch)
 }
 
 /// Writes COPY rows of one result, batch by batch.
 pub struct CopyWriter {
     fields: Arc<Vec<FieldInfo>>,
     encoder: CopyEncoder,
+    zone: SessionZone,
 }
 
 impl CopyWriter {
-    pub fn new(schema: &Schema, format: &CopyFormat) -> PgWireResult<Self> {
+    /// COPY writes timestamps as PostgreSQL's text in `zone`.
+    pub fn new(schema: &Schema, format: &CopyFormat, zone: SessionZone) -> PgWireResult<Self> {
         let fields = Arc::new(fields(schema, &Format::UnifiedText, None)?);
         let encoder = match format {
             CopyFormat::Text { delimiter, null } => CopyEncoder::new_text(
@@ -121,7 +170,11 @@ impl CopyWriter {
                 },
             ),
         };
-        Ok(Self { fields, encoder })
+        Ok(Self {
+            fields,
+            encoder,
+            zone,
+        })
     }
 
     pub fn columns(&self) -> usize {
@@ -150,6 +203,7 @@ impl CopyWriter {
 
     /// One CopyData per row of `batch`.
     pub fn rows(&mut self, batch: &RecordBatch) -> PgWireResult<Vec<CopyData>> {
+        let batch = text_timestamps(batch.clone(), |_| true, &self.zone);
         let schema = batch.schema();
         let mut out = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {

@@ -103,8 +103,11 @@ async fn until<T>(
     }
 }
 
-fn options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
-    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+/// How values are printed: the client's formatting settings and the session's zone.
+fn options<C: ClientInfo + ?Sized>(client: &C, session: &KubeSession) -> Arc<FormatOptions> {
+    let mut options = FormatOptions::from_client_metadata(client.metadata());
+    options.time_zone = session.settings.time_zone().shown().to_string();
+    Arc::new(options)
 }
 
 /// The rows of a result as pgwire's lazily encoded row stream, counting what is sent.
@@ -150,6 +153,7 @@ impl Queries {
         client: &mut C,
         rows: Rows,
         format: &kubepg_sql::pipeline::CopyFormat,
+        zone: kubepg_sql::time_zone::SessionZone,
         sent: &AtomicUsize,
     ) -> PgWireResult<()>
     where
@@ -157,7 +161,7 @@ impl Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut writer = CopyWriter::new(&rows.columns, format)?;
+        let mut writer = CopyWriter::new(&rows.columns, format, zone)?;
         let columns = writer.columns();
         client
             .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
@@ -267,13 +271,20 @@ impl Queries {
             Outcome::Command { tag, effect } => Self::command(client, &tag, effect).await,
             Outcome::Rows(rows) => {
                 let deadline = rows.deadline;
-                let fields =
-                    encode::fields(&rows.columns, &Format::UnifiedText, Some(options(client)))?;
+                let fields = encode::fields(
+                    &rows.columns,
+                    &Format::UnifiedText,
+                    Some(options(client, session)),
+                )?;
                 let response = query_response(rows, fields, sent.clone());
                 until(deadline, send_query_response(client, response, true)).await
             }
             Outcome::Copy { rows, format } => {
-                until(rows.deadline, Self::copy_out(client, rows, &format, sent)).await
+                until(
+                    rows.deadline,
+                    Self::copy_out(client, rows, &format, session.settings.time_zone(), sent),
+                )
+                .await
             }
         }
     }
@@ -395,14 +406,18 @@ impl Queries {
                 }
                 Outcome::Copy { rows, format } => {
                     *state = PortalExecutionState::Finished;
-                    return until(rows.deadline, Self::copy_out(client, rows, &format, sent)).await;
+                    return until(
+                        rows.deadline,
+                        Self::copy_out(client, rows, &format, session.settings.time_zone(), sent),
+                    )
+                    .await;
                 }
                 Outcome::Rows(rows) => {
                     deadline = rows.deadline;
                     let fields = encode::fields(
                         &rows.columns,
                         &portal.result_column_format,
-                        Some(options(client)),
+                        Some(options(client, session)),
                     )?;
                     *state =
                         PortalExecutionState::Suspended(query_response(rows, fields, sent.clone()));

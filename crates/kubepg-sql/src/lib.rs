@@ -31,6 +31,7 @@ pub mod settings;
 pub mod sqlstate;
 pub mod system;
 pub mod table;
+pub mod time_zone;
 pub mod warnings;
 
 /// The stack the runtime's threads need: parsing and planning a statement as deep as the

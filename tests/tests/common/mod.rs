@@ -124,7 +124,7 @@ pub fn serve(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16), Strin
 /// What a server printed on stderr after its "listening" line, as it prints it.
 pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
-/// [`serve`], also keeping every later stderr line.
+/// [`serve`], also keeping every stderr line (those before "listening" included).
 pub fn serve_logged(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16, Log), String> {
     let home = tempfile::tempdir().expect("a temporary HOME").keep();
     let mut child = isolated("serve", &home)
@@ -153,7 +153,9 @@ pub fn serve_logged(args: &[&str], envs: &[(&str, &str)]) -> Result<(Child, u16,
         printed.push('\n');
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    let log = Log::default();
+    let log = Log::new(std::sync::Mutex::new(
+        printed.lines().map(String::from).collect(),
+    ));
     let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {

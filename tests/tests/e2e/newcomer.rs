@@ -242,3 +242,200 @@ fn every_sql_example_of_the_readme_runs_on_the_demo() {
         );
     }
 }
+
+/// `psql -X -A -t` with each of `commands`, against a local server on `port`.
+fn psql_at(port: u16, commands: &[&str]) -> (String, String) {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.arg(format!(
+        "host=127.0.0.1 port={port} user=kubepg dbname=kubepg"
+    ))
+    .args(["-X", "-A", "-t"]);
+    for c in commands {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd.output().expect("psql runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn timestamps_print_in_the_session_time_zone_as_postgresql_prints_them() {
+    let env = TestClusters::shared_seeded();
+    let kubeconfig = env.kubeconfig();
+    let line = common::kubectl(
+        &kubeconfig,
+        "c1",
+        &[
+            "get",
+            "pods",
+            "-A",
+            "-o",
+            "jsonpath={.items[0].metadata.namespace} {.items[0].metadata.name} {.items[0].metadata.creationTimestamp}",
+        ],
+    );
+    let [namespace, name, created]: [&str; 3] = line
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("a namespace, a name and a creation time");
+    let created = chrono::DateTime::parse_from_rfc3339(created)
+        .unwrap()
+        .to_utc();
+    let server = common::server(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "c1",
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+    ]);
+    let select =
+        format!("SELECT created FROM pods WHERE namespace = '{namespace}' AND name = '{name}'");
+    let kolkata = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+    let (out, err) = psql_at(
+        server.port,
+        &[
+            &select,
+            "SET TIME ZONE 'asia/kolkata'",
+            "SHOW TimeZone",
+            &select,
+            "SELECT TIMESTAMPTZ '2024-01-01 10:00:00', TIMESTAMPTZ '2024-07-01 10:00:00.250+00'",
+            "SELECT now()",
+            &format!("COPY ({select}) TO STDOUT"),
+            "SET TIME ZONE -5",
+            "SHOW TimeZone",
+            &select,
+        ],
+    );
+    assert!(err.is_empty(), "{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    let expected_at = |offset: &chrono::FixedOffset, suffix: &str| {
+        format!(
+            "{}{suffix}",
+            created.with_timezone(offset).format("%Y-%m-%d %H:%M:%S")
+        )
+    };
+    assert_eq!(
+        lines[0],
+        expected_at(&chrono::FixedOffset::east_opt(0).unwrap(), "+00")
+    );
+    assert_eq!(lines[1], "SET");
+    assert_eq!(lines[2], "Asia/Kolkata");
+    assert_eq!(lines[3], expected_at(&kolkata, "+05:30"));
+    // A literal without an offset is read in the session's zone; fractions print as needed.
+    assert_eq!(
+        lines[4],
+        "2024-01-01 10:00:00+05:30|2024-07-01 15:30:00.25+05:30"
+    );
+    assert!(lines[5].ends_with("+05:30"), "{}", lines[5]);
+    assert_eq!(lines[6], expected_at(&kolkata, "+05:30"));
+    assert_eq!(lines[8], "<-05>+05");
+    let five_west = chrono::FixedOffset::west_opt(5 * 3600).unwrap();
+    assert_eq!(lines[9], expected_at(&five_west, "-05"));
+
+    let (_, err) = psql_at(server.port, &["SET TIME ZONE 'Mars/Olympus'"]);
+    assert!(
+        err.contains("invalid value for parameter \"TimeZone\": \"Mars/Olympus\""),
+        "{err}"
+    );
+
+    // Binary results carry the instant, whatever the zone.
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=kubepg dbname=kubepg",
+            server.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute("SET TIME ZONE 'America/New_York'")
+        .await
+        .unwrap();
+    let row = client.query_one(select.as_str(), &[]).await.unwrap();
+    let binary: std::time::SystemTime = row.get(0);
+    assert_eq!(chrono::DateTime::<chrono::Utc>::from(binary), created);
+
+    // `kubepg query` prints as psql does.
+    let run = common::query([
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "c1",
+        "-q",
+        &format!("SET TIME ZONE 'Asia/Kolkata'; {select}"),
+    ]);
+    assert!(
+        run.ok().contains(&expected_at(&kolkata, "+05:30")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_kubeconfig_that_skips_tls_verification_is_said_once_in_the_server_log_only() {
+    let env = TestClusters::shared_seeded();
+    let written = std::fs::read_to_string(env.kubeconfig()).unwrap();
+    let insecure: String = written
+        .lines()
+        .map(|line| match line.split_once("certificate-authority-data: ") {
+            Some((before, _)) => format!("{before}insecure-skip-tls-verify: true}}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    assert_ne!(insecure, written, "the kubeconfig names its CA");
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = home.path().join("insecure");
+    std::fs::write(&kubeconfig, insecure).unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let run = common::query([
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "c1",
+        "-q",
+        "SELECT count(*) > 0 AS some FROM pods",
+        "-o",
+        "csv",
+    ]);
+    assert_eq!(run.ok(), "some\nt\n");
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+
+    let (child, port, log) = common::serve_logged(
+        &[
+            "--kubeconfig",
+            kubeconfig,
+            "--context",
+            "c*",
+            "--listen",
+            "127.0.0.1:0",
+            "--health-listen",
+            "off",
+        ],
+        &[],
+    )
+    .unwrap_or_else(|printed| panic!("kubepg serve exited:\n{printed}"));
+    let _server = common::Server { child, port };
+    for _ in 0..3 {
+        let (out, err) = psql_at(port, &["SELECT count(DISTINCT _cluster) FROM pods"]);
+        assert_eq!(out.trim(), "2", "{err}");
+    }
+    let log = log.lock().unwrap().clone();
+    assert!(!log.iter().any(|l| l.contains("bypassed")), "{log:?}");
+    for cluster in ["c1", "c2"] {
+        let said = log
+            .iter()
+            .filter(|l| {
+                l.contains("verification is off") && l.contains(&format!("cluster={cluster}"))
+            })
+            .count();
+        assert_eq!(said, 1, "{log:?}");
+    }
+}

@@ -12,13 +12,14 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Reset, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Reset, Set, Statement, UnaryOperator, Value};
 
 use super::hook::Hook;
 use super::outcome::{Described, Effect, Outcome, computed, text_columns};
 use super::session::KubeSession;
 use crate::error::Result;
 use crate::settings::SessionSettings;
+use crate::time_zone::SessionZone;
 
 pub struct SetShow;
 
@@ -107,7 +108,18 @@ fn set_statement(settings: &SessionSettings, set: &Set) -> Result<()> {
                 settings.set(&name, &value)
             }
         }
-        Set::SetTimeZone { value, .. } => settings.set("TimeZone", &value_text(value)),
+        Set::SetTimeZone { value, .. } => match value {
+            Expr::Identifier(i)
+                if i.value.eq_ignore_ascii_case("local")
+                    || i.value.eq_ignore_ascii_case("default") =>
+            {
+                settings.reset("TimeZone")
+            }
+            _ => match hours_east(value).and_then(SessionZone::east_of_utc) {
+                Some(zone) => settings.set("TimeZone", zone.shown()),
+                None => settings.set("TimeZone", &value_text(value)),
+            },
+        },
         Set::SetNames { charset_name, .. } => {
             settings.set("client_encoding", &charset_name.to_string())
         }
@@ -141,6 +153,47 @@ fn show(settings: &SessionSettings, variable: &[Ident]) -> Result<Outcome> {
         vec![Arc::new(StringArray::from(vec![value])) as ArrayRef],
     )?;
     Ok(computed(columns, vec![batch], "SHOW"))
+}
+
+/// `SET TIME ZONE -5` (hours) or `SET TIME ZONE INTERVAL '+05:30' HOUR TO MINUTE`: seconds
+/// east of Greenwich, unlike a zone string such as `'+05:30'`, which PostgreSQL reads as
+/// POSIX does (west).
+fn hours_east(value: &Expr) -> Option<i32> {
+    let hours = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse::<f64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let seconds = match value {
+        Expr::UnaryOp { op, expr } => {
+            let h = hours(expr)?;
+            match op {
+                UnaryOperator::Minus => -h,
+                UnaryOperator::Plus => h,
+                _ => return None,
+            }
+        }
+        Expr::Interval(interval) => {
+            let Expr::Value(v) = interval.value.as_ref() else {
+                return None;
+            };
+            let Value::SingleQuotedString(text) = &v.value else {
+                return None;
+            };
+            let (sign, rest) = match text.trim().strip_prefix('-') {
+                Some(rest) => (-1.0, rest),
+                None => (1.0, text.trim().trim_start_matches('+')),
+            };
+            let mut parts = rest.split(':').map(|p| p.parse::<f64>().ok());
+            let h = parts.next()??;
+            let m = parts.next().flatten().unwrap_or(0.0);
+            sign * (h + m / 60.0)
+        }
+        other => hours(other)?,
+    } * 3600.0;
+    (seconds.abs() <= 16.0 * 3600.0).then_some(seconds.round() as i32)
 }
 
 fn is_default(values: &[Expr]) -> bool {

@@ -13,10 +13,10 @@ pub mod kubepg;
 mod units;
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
-use datafusion::execution::SessionState;
+use datafusion::execution::{FunctionRegistry, SessionState};
 
 pub use kubepg::{Consistency, KubepgSettings};
 pub use units::{parse_duration, show_duration};
@@ -396,6 +396,26 @@ impl SessionSettings {
             .filter(|e| e.key.starts_with("kubepg."))
             .map(|e| (e.key, e.value.unwrap_or_default()))
             .collect();
+        self.engine_time_zone();
+    }
+
+    /// DataFusion reads the session's zone from its own option (`now()`, `::timestamptz`,
+    /// strings cast to timestamps), so `TimeZone` is mirrored there whenever it changes.
+    fn engine_time_zone(&self) {
+        let zone = self.time_zone().engine_name();
+        if let Some(state) = read(&self.state).upgrade() {
+            let mut state = state.write();
+            state.config_mut().options_mut().execution.time_zone = Some(zone);
+            refresh_functions(&mut state);
+        }
+    }
+
+    /// The session's `TimeZone`, for printing timestamps.
+    pub fn time_zone(&self) -> crate::time_zone::SessionZone {
+        self.get("TimeZone")
+            .ok()
+            .and_then(|v| crate::time_zone::SessionZone::parse(&v))
+            .unwrap_or_else(crate::time_zone::SessionZone::utc)
     }
 
     /// Which store a name belongs to.
@@ -503,6 +523,7 @@ impl SessionSettings {
                         ),
                         own => own,
                     })?;
+                refresh_functions(&mut state);
                 drop(state);
                 self.changed(&canonical, self.get(&canonical)?);
             }
@@ -514,6 +535,9 @@ impl SessionSettings {
                 };
                 write(&self.values).insert(canonical.clone(), (value.clone(), "session"));
                 self.changed(&canonical, value);
+                if canonical == "TimeZone" {
+                    self.engine_time_zone();
+                }
             }
         }
         Ok(())
@@ -555,6 +579,9 @@ impl SessionSettings {
                 if before.is_some_and(|(_, source)| source == "session") {
                     let value = self.get(&canonical).unwrap_or_default();
                     self.changed(&canonical, value);
+                }
+                if canonical == "TimeZone" {
+                    self.engine_time_zone();
                 }
                 Ok(())
             }
@@ -750,6 +777,9 @@ fn normalize(d: &Definition, value: &str) -> Result<String> {
                 )))
             }
         }
+        ("TimeZone", _) => crate::time_zone::SessionZone::parse(value)
+            .map(|z| z.shown().to_string())
+            .ok_or_else(|| invalid("a time zone name such as UTC or Europe/Paris, or an offset")),
         ("DateStyle", _) => date_style(value).ok_or_else(|| {
             invalid("an output style (ISO, SQL, Postgres, German) and/or an order (MDY, DMY, YMD)")
         }),
@@ -772,6 +802,22 @@ fn normalize(d: &Definition, value: &str) -> Result<String> {
             _ => Err(invalid("a Boolean value")),
         },
         _ => Ok(value.to_string()),
+    }
+}
+
+/// Functions that read the engine's options when they are made (`now()` takes its zone so)
+/// are made again after an option changes, as DataFusion's own `SET` does.
+fn refresh_functions(state: &mut SessionState) {
+    let options = state.config().options().clone();
+    let updated: Vec<_> = state
+        .scalar_functions()
+        .values()
+        .filter_map(|f| f.inner().with_updated_config(&options))
+        .collect();
+    for function in updated {
+        // Registering replaces a function of the same name; it cannot fail for a name the
+        // state already holds.
+        let _ = state.register_udf(Arc::new(function));
     }
 }
 

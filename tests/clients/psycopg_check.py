@@ -75,6 +75,46 @@ conn.rollback()
 out["after_error"] = cur.execute("SELECT count(*) FROM namespaces").fetchone()[0]
 out["server_version"] = conn.info.server_version
 
+# psycopg's own type lookup (to_regtype), which SQLAlchemy's psycopg dialect runs on connect.
+info = psycopg.types.TypeInfo.fetch(conn, "jsonb")
+out["type_info"] = [info.name, info.oid, info.array_oid]
+out["format"] = cur.execute(
+    "SELECT format('%s.%I', 'public', 'Pods'), quote_ident('Weird'), pg_typeof(created) FROM pods LIMIT 1"
+).fetchone()
+# Grafana's column picker for an unqualified table (postgresMetaQuery.ts getSchema, verbatim):
+# the search-path constraint must keep the tables of the path.
+out["grafana_columns"] = [
+    r[0]
+    for r in cur.execute(
+        """SELECT quote_ident(column_name) AS "column", data_type AS "type"
+    FROM information_schema.columns
+    WHERE
+      CASE WHEN array_length(parse_ident('pods'),1) = 2
+        THEN quote_ident(table_schema) = (parse_ident('pods'))[1]
+          AND quote_ident(table_name) = (parse_ident('pods'))[2]
+        ELSE quote_ident(table_name) = 'pods'
+          AND
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )
+      END"""
+    ).fetchall()
+]
+# SQLAlchemy's schema listing escapes LIKE with '/'.
+out["like_escape"] = [
+    r[0]
+    for r in cur.execute(
+        "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%%' ESCAPE '/' ORDER BY 1"
+    ).fetchall()
+]
+
 # LISTEN as psycopg's documentation shows it: an autocommit connection, then notifies().
 listener = psycopg.connect(sys.argv[1], autocommit=True)
 listener.execute('LISTEN "configmaps/shop"')

@@ -384,10 +384,12 @@ fn a_kubeconfig_that_skips_tls_verification_is_said_once_in_the_server_log_only(
     let written = std::fs::read_to_string(env.kubeconfig()).unwrap();
     let insecure: String = written
         .lines()
-        .map(|line| match line.split_once("certificate-authority-data: ") {
-            Some((before, _)) => format!("{before}insecure-skip-tls-verify: true}}\n"),
-            None => format!("{line}\n"),
-        })
+        .map(
+            |line| match line.split_once("certificate-authority-data: ") {
+                Some((before, _)) => format!("{before}insecure-skip-tls-verify: true}}\n"),
+                None => format!("{line}\n"),
+            },
+        )
         .collect();
     assert_ne!(insecure, written, "the kubeconfig names its CA");
     let home = tempfile::tempdir().unwrap();

@@ -98,6 +98,24 @@ fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
     assert_eq!(got["error"], "42P01");
     assert_eq!(got["after_error"], namespaces(env));
     assert_eq!(got["server_version"], 160006);
+    assert_eq!(got["type_info"], serde_json::json!(["jsonb", 3802, 3807]));
+    assert_eq!(
+        got["format"],
+        serde_json::json!(["public.\"Pods\"", "\"Weird\"", "timestamp with time zone"])
+    );
+    let columns = got["grafana_columns"]
+        .as_array()
+        .expect("Grafana's column list");
+    assert!(
+        ["_cluster", "name", "namespace", "phase", "labels"]
+            .iter()
+            .all(|c| columns.contains(&Value::from(*c))),
+        "{columns:?}"
+    );
+    assert_eq!(
+        got["like_escape"],
+        serde_json::json!(["information_schema", "kubepg", "public"])
+    );
     let heard = &got["notifies"][0];
     assert_eq!(heard["channel"], "configmaps/shop", "{got}");
     assert_eq!(heard["pid"], got["listener_pid"]);

@@ -157,7 +157,7 @@ fn half_rounded(x: i64) -> i64 {
 
 /// `quote_literal(text)`: single quotes doubled; with a backslash, an `E''` string whose
 /// backslashes are doubled too, as PostgreSQL writes it.
-fn quote_literal(s: &str) -> String {
+pub(super) fn quote_literal(s: &str) -> String {
     let body = s.replace('\'', "''");
     if s.contains('\\') {
         format!("E'{}'", body.replace('\\', "\\\\"))

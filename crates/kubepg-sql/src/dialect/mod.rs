@@ -5,10 +5,12 @@
 
 mod admin_functions;
 mod arithmetic;
+mod formatting;
 pub mod functions;
 mod information_schema;
 mod limits;
 mod pg_catalog;
+mod type_functions;
 pub mod types;
 
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub fn install(
     information_schema::install(ctx, catalog)?;
     functions::register(ctx, user, settings.clone());
     admin_functions::register(ctx);
+    formatting::register(ctx);
+    type_functions::register(ctx);
     ctx.add_analyzer_rule(Arc::new(arithmetic::CheckedIntegers));
     limits::bound(ctx, value_limit);
     Ok(())

@@ -19,6 +19,7 @@ pub mod names;
 mod outcome;
 mod parse;
 mod plan;
+mod postgres_syntax;
 mod session;
 mod set_show;
 mod state;

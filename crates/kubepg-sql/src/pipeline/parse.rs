@@ -77,26 +77,14 @@ pub fn statements(sql: &str) -> Result<Vec<Statement>> {
     check_complexity(sql)?;
     let (sql, moves) = moves_as_fetches(sql);
     let sql = prepare(&sql);
-    let compatible = match PARSER.parse(&sql) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            refuse_datafusion_statements(&sql)?;
-            return Err(parse_error(e));
-        }
-    };
-    let parsed = match Parser::parse_sql(&PostgreSqlDialect {}, &sql) {
-        Ok(plain) if plain.len() == compatible.len() => plain
+    let parsed = if reads_search_path(&sql) {
+        Parser::parse_sql(&PostgreSqlDialect {}, &sql)
+            .map_err(parse_error)?
             .into_iter()
-            .zip(compatible)
-            .map(|(plain, compatible)| {
-                if !reads_catalog_only(&plain) && PARSER.rewrite(plain.clone()) == compatible {
-                    RULES.iter().fold(plain, |s, rule| rule.rewrite(s))
-                } else {
-                    compatible
-                }
-            })
-            .collect(),
-        _ => compatible,
+            .map(|s| RULES.iter().fold(s, |s, rule| rule.rewrite(s)))
+            .collect()
+    } else {
+        compatible_statements(&sql)?
     };
     Ok(parsed
         .into_iter()
@@ -111,6 +99,39 @@ pub fn statements(sql: &str) -> Result<Vec<Statement>> {
             statement
         })
         .collect())
+}
+
+/// The statements as datafusion-pg-catalog's compatibility parser reads them, or as written
+/// with [`RULES`] (see [`statements`]).
+fn compatible_statements(sql: &str) -> Result<Vec<Statement>> {
+    let compatible = match PARSER.parse(sql) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            refuse_datafusion_statements(sql)?;
+            return Err(parse_error(e));
+        }
+    };
+    Ok(match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(plain) if plain.len() == compatible.len() => plain
+            .into_iter()
+            .zip(compatible)
+            .map(|(plain, compatible)| {
+                if !reads_catalog_only(&plain) && PARSER.rewrite(plain.clone()) == compatible {
+                    RULES.iter().fold(plain, |s, rule| rule.rewrite(s))
+                } else {
+                    compatible
+                }
+            })
+            .collect(),
+        _ => compatible,
+    })
+}
+
+/// Grafana's table and column pickers keep the tables of the search path by reading it with
+/// `current_setting('search_path')`; datafusion-pg-catalog blanks that subquery (it predates
+/// `current_setting()`), so that nothing would be on the path. kubepg plans it as written.
+fn reads_search_path(sql: &str) -> bool {
+    sql.contains("string_to_array(current_setting('search_path'),',')")
 }
 
 /// Operators one statement may hold. A chain of them (`1+1+…`, `a OR b OR …`, `UNION ALL`
@@ -321,7 +342,9 @@ fn rewrite(mut statement: Statement) -> Statement {
 
 /// The rewrites that apply after datafusion-pg-catalog's own rules.
 fn after_parse(statement: Statement) -> Statement {
-    bracket_field_access(aggregate_scalar_subqueries(statement))
+    bracket_field_access(aggregate_scalar_subqueries(
+        super::postgres_syntax::rewrite(statement),
+    ))
 }
 
 fn bracket_field_access(mut statement: Statement) -> Statement {

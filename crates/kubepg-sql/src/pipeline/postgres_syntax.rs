@@ -1,0 +1,248 @@
+//! PostgreSQL syntax that clients' metadata queries use and DataFusion cannot plan, rewritten
+//! into the equivalent it plans (a rewrite never changes the answer):
+//! - `x LIKE 'a/_b' ESCAPE '/'` (SQLAlchemy's and Superset's schema listings): DataFusion
+//!   takes only a backslash as the escape; a literal pattern is re-escaped with one.
+//! - `ARRAY(SELECT …)` (psql's `\d+` and `\du`, pgcli): the subquery's values aggregated in
+//!   its order.
+//! - A scalar function in FROM (Grafana's search-path constraint reads
+//!   `FROM string_to_array(…) s`): PostgreSQL makes it a one-row table whose column is named
+//!   after the alias.
+//! - `FROM generate_series(…) AS i` (Grafana again): PostgreSQL names the one column of a
+//!   function returning a scalar after the alias; DataFusion calls it `value`.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::LazyLock;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArguments, GroupByExpr, Query, SelectItem, SetExpr, Statement,
+    TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// The table functions whose one column PostgreSQL names after the alias.
+const SCALAR_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
+
+/// Every built-in scalar function's name and aliases: what may stand in FROM as a one-row table.
+static SCALARS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    datafusion::functions::all_default_functions()
+        .into_iter()
+        .chain(datafusion::functions_nested::all_default_nested_functions())
+        .flat_map(|f| {
+            let mut names = f.aliases().to_vec();
+            names.push(f.name().to_string());
+            names
+        })
+        .collect()
+});
+
+pub(super) fn rewrite(mut statement: Statement) -> Statement {
+    let _ = statement.visit(&mut Rewriter);
+    statement
+}
+
+struct Rewriter;
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                pattern,
+                escape_char,
+                ..
+            } => {
+                if let Some(escape) = escape_char.as_ref().and_then(escape_text)
+                    && let Some(text) = string_literal(pattern)
+                    && let Some(escaped) = backslash_escaped(&text, escape)
+                {
+                    **pattern = Expr::Value(Value::SingleQuotedString(escaped).into());
+                    *escape_char = None;
+                }
+            }
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array") => {
+                if let FunctionArguments::Subquery(query) = &f.args
+                    && let Some(aggregated) = array_subquery(query)
+                {
+                    *expr = aggregated;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_ordinality: false,
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let function = name.to_string().to_ascii_lowercase();
+        let Some(alias) = alias.as_mut().filter(|a| a.columns.is_empty()) else {
+            return ControlFlow::Continue(());
+        };
+        if SCALAR_TABLE_FUNCTIONS.contains(&function.as_str()) {
+            alias
+                .columns
+                .push(TableAliasColumnDef::from_name(alias.name.value.clone()));
+        } else if SCALARS.contains(&function) {
+            let call = format!(
+                "{name}({})",
+                args.args
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if let Some(table) = parse_table_factor(&format!(
+                "(SELECT {call} AS {column}) AS {column}",
+                column = alias.name
+            )) {
+                *factor = table;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `ARRAY(query)` as an aggregating subquery. A plain `SELECT x FROM … [ORDER BY …]` becomes
+/// `SELECT array_agg(x ORDER BY …) FROM …`, which DataFusion decorrelates when it reads the
+/// outer query (psql's `\du`); anything else aggregates the query as a derived table.
+fn array_subquery(query: &Query) -> Option<Expr> {
+    let mut query = query.clone();
+    if let SetExpr::Select(select) = query.body.as_mut()
+        && select.projection.len() == 1
+        && select.distinct.is_none()
+        && select.having.is_none()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+        && query.limit_clause.is_none()
+        && query.fetch.is_none()
+        && let SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. } =
+            &select.projection[0]
+    {
+        let order = query
+            .order_by
+            .take()
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default();
+        select.projection[0] =
+            SelectItem::UnnamedExpr(parse_expr(&format!("array_agg({value}{order})"))?);
+        return Some(Expr::Subquery(Box::new(query)));
+    }
+    parse_expr(&format!(
+        "(SELECT array_agg(__kubepg_value) FROM ({query}) AS __kubepg_array(__kubepg_value))"
+    ))
+}
+
+fn escape_text(v: &ValueWithSpan) -> Option<char> {
+    match &v.value {
+        Value::SingleQuotedString(s) if s.chars().count() == 1 => s.chars().next(),
+        _ => None,
+    }
+}
+
+/// A string literal, or a concatenation of them (SQLAlchemy writes `'pg/_' || '%'`).
+fn string_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } => Some(string_literal(left)? + &string_literal(right)?),
+        Expr::Nested(inner) => string_literal(inner),
+        _ => None,
+    }
+}
+
+/// A LIKE pattern written with `escape` as written with a backslash; `None` for a pattern
+/// PostgreSQL would refuse (an escape at its end).
+fn backslash_escaped(pattern: &str, escape: char) -> Option<String> {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == escape {
+            let next = chars.next()?;
+            out.push('\\');
+            out.push(next);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .ok()?
+        .parse_expr()
+        .ok()
+}
+
+fn parse_table_factor(sql: &str) -> Option<TableFactor> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .ok()?
+        .parse_table_factor()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        rewrite(statement).to_string()
+    }
+
+    #[test]
+    fn like_escapes_become_backslashes() {
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n NOT LIKE 'pg/_%' ESCAPE '/'"),
+            r"SELECT 1 WHERE n NOT LIKE 'pg\_%'"
+        );
+        assert_eq!(
+            rewritten("SELECT 1 WHERE n LIKE 'pg/_' || '%' ESCAPE '/'"),
+            r"SELECT 1 WHERE n LIKE 'pg\_%'"
+        );
+        assert_eq!(backslash_escaped(r"a\b//", '/').unwrap(), r"a\\b\/");
+        assert!(backslash_escaped("a/", '/').is_none());
+    }
+
+    #[test]
+    fn array_subqueries_and_functions_in_from() {
+        assert_eq!(
+            rewritten("SELECT ARRAY(SELECT x FROM t WHERE t.k = o.k ORDER BY x) AS a FROM o"),
+            "SELECT (SELECT array_agg(x ORDER BY x) FROM t WHERE t.k = o.k) AS a FROM o"
+        );
+        assert!(rewritten("SELECT ARRAY(SELECT x FROM t LIMIT 2)").contains(
+            "(SELECT array_agg(__kubepg_value) FROM (SELECT x FROM t LIMIT 2) AS __kubepg_array (__kubepg_value))"
+        ));
+        assert_eq!(
+            rewritten("SELECT s[i] FROM generate_series(1, 2) AS i, string_to_array('a,b', ',') s"),
+            "SELECT s[i] FROM generate_series(1, 2) AS i (i), (SELECT string_to_array('a,b', ',') AS s) AS s"
+        );
+    }
+}

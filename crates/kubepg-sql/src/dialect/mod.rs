@@ -15,8 +15,9 @@ pub mod types;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 use crate::error::Result;
@@ -31,7 +32,10 @@ pub fn install(
     settings: &Arc<SessionSettings>,
     value_limit: u64,
 ) -> Result<()> {
-    setup_pg_catalog(ctx, catalog, EmptyContextProvider).map_err(|e| *e)?;
+    let role = SessionRole {
+        user: user.to_string(),
+    };
+    setup_pg_catalog(ctx, catalog, role).map_err(|e| *e)?;
     pg_catalog::install(ctx, catalog, settings.clone())?;
     information_schema::install(ctx, catalog)?;
     functions::register(ctx, user, settings.clone());
@@ -41,4 +45,32 @@ pub fn install(
     ctx.add_analyzer_rule(Arc::new(arithmetic::CheckedIntegers));
     limits::bound(ctx, value_limit);
     Ok(())
+}
+
+/// `pg_roles` (psql's `\du`, DBeaver's roles node, pgjdbc's privileges) lists the SQL user of
+/// the session, a login role that can only read, as PostgreSQL lists the connected role.
+#[derive(Debug, Clone)]
+struct SessionRole {
+    user: String,
+}
+
+#[async_trait]
+impl PgCatalogContextProvider for SessionRole {
+    async fn roles(&self) -> Vec<String> {
+        vec![self.user.clone()]
+    }
+
+    async fn role(&self, name: &str) -> Option<Role> {
+        (name == self.user).then(|| Role {
+            name: self.user.clone(),
+            is_superuser: false,
+            can_login: true,
+            can_create_db: false,
+            can_create_role: false,
+            can_create_user: false,
+            can_replication: false,
+            grants: vec![],
+            inherited_roles: vec![],
+        })
+    }
 }

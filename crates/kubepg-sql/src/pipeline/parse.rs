@@ -77,14 +77,16 @@ pub fn statements(sql: &str) -> Result<Vec<Statement>> {
     check_complexity(sql)?;
     let (sql, moves) = moves_as_fetches(sql);
     let sql = prepare(&sql);
-    let parsed = if reads_search_path(&sql) {
-        Parser::parse_sql(&PostgreSqlDialect {}, &sql)
-            .map_err(parse_error)?
+    let as_written = reads_search_path(&sql)
+        .then(|| Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok())
+        .flatten()
+        .filter(|statements| !statements.iter().any(sorts_by_subquery));
+    let parsed = match as_written {
+        Some(statements) => statements
             .into_iter()
             .map(|s| RULES.iter().fold(s, |s, rule| rule.rewrite(s)))
-            .collect()
-    } else {
-        compatible_statements(&sql)?
+            .collect(),
+        None => compatible_statements(&sql)?,
     };
     Ok(parsed
         .into_iter()
@@ -129,9 +131,32 @@ fn compatible_statements(sql: &str) -> Result<Vec<Statement>> {
 
 /// Grafana's table and column pickers keep the tables of the search path by reading it with
 /// `current_setting('search_path')`; datafusion-pg-catalog blanks that subquery (it predates
-/// `current_setting()`), so that nothing would be on the path. kubepg plans it as written.
+/// `current_setting()`), so that nothing would be on the path. kubepg plans it as written,
+/// except where it sorts by it ([`sorts_by_subquery`]).
 fn reads_search_path(sql: &str) -> bool {
     sql.contains("string_to_array(current_setting('search_path'),',')")
+}
+
+/// Whether a query's ORDER BY holds a subquery, which DataFusion cannot sort by (Grafana's
+/// table picker sorts the tables of the search path first); such a query keeps
+/// datafusion-pg-catalog's blanked form, which lists every table schema-qualified.
+fn sorts_by_subquery(statement: &Statement) -> bool {
+    let Statement::Query(query) = statement else {
+        return false;
+    };
+    query.order_by.as_ref().is_some_and(|order| {
+        let mut found = false;
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(order, |e| {
+            if matches!(
+                e,
+                Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
+            ) {
+                found = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        found
+    })
 }
 
 /// Operators one statement may hold. A chain of them (`1+1+…`, `a OR b OR …`, `UNION ALL`

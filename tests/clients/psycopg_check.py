@@ -107,6 +107,14 @@ out["grafana_columns"] = [
       END"""
     ).fetchall()
 ]
+# Superset's time-range filter (db_engine_specs/postgres.py convert_dttm: TO_TIMESTAMP with
+# PostgreSQL's template, the datetime as isoformat(sep=" ", timespec="microseconds")).
+out["superset_time_filter"] = cur.execute(
+    "SELECT count(*) FROM pods WHERE namespace = 'shop'"
+    " AND created >= TO_TIMESTAMP('2000-01-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US')"
+    " AND created < TO_TIMESTAMP('2100-01-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US')"
+    " AND created >= TO_DATE('2000-01-01', 'YYYY-MM-DD')"
+).fetchone()[0]
 # SQLAlchemy's schema listing escapes LIKE with '/'.
 out["like_escape"] = [
     r[0]

@@ -112,6 +112,7 @@ fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
             .all(|c| columns.contains(&Value::from(*c))),
         "{columns:?}"
     );
+    assert_eq!(got["superset_time_filter"], expected.len());
     assert_eq!(
         got["like_escape"],
         serde_json::json!(["information_schema", "kubepg", "public"])

@@ -9,14 +9,18 @@
 //!   after the alias.
 //! - `FROM generate_series(…) AS i` (Grafana again): PostgreSQL names the one column of a
 //!   function returning a scalar after the alias; DataFusion calls it `value`.
+//! - `to_timestamp(text, 'YYYY-MM-DD HH24:MI:SS.US')` and `to_date(text, 'YYYY-MM-DD')`
+//!   (Superset's time filters): a literal template in PostgreSQL's patterns becomes the
+//!   strftime format DataFusion's functions read.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArguments, GroupByExpr, Query, SelectItem, SetExpr, Statement,
-    TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query,
+    SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, ValueWithSpan,
+    VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -65,6 +69,20 @@ impl VisitorMut for Rewriter {
                 {
                     **pattern = Expr::Value(Value::SingleQuotedString(escaped).into());
                     *escape_char = None;
+                }
+            }
+            Expr::Function(f)
+                if ["to_timestamp", "to_date"]
+                    .iter()
+                    .any(|n| f.name.to_string().eq_ignore_ascii_case(n)) =>
+            {
+                if let FunctionArguments::List(list) = &mut f.args
+                    && let [_, FunctionArg::Unnamed(FunctionArgExpr::Expr(template))] =
+                        list.args.as_mut_slice()
+                    && let Some(text) = string_literal(template)
+                    && let Some(format) = strftime_format(&text)
+                {
+                    *template = Expr::Value(Value::SingleQuotedString(format).into());
                 }
             }
             Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array") => {
@@ -147,6 +165,72 @@ fn array_subquery(query: &Query) -> Option<Expr> {
     ))
 }
 
+/// PostgreSQL's date/time template patterns (`YYYY`, `HH24`, `US`, …) as strftime, what
+/// DataFusion's `to_timestamp` and `to_date` parse with; `None` for a template already in
+/// strftime (it has a `%`) or one with a pattern kubepg cannot translate.
+fn strftime_format(template: &str) -> Option<String> {
+    if template.contains('%') {
+        return None;
+    }
+    // Longest first, so that `HH24` is not read as `HH`.
+    const PATTERNS: [(&str, &str); 20] = [
+        ("YYYY", "%Y"),
+        ("HH24", "%H"),
+        ("HH12", "%I"),
+        ("MONTH", "%B"),
+        ("YY", "%y"),
+        ("MM", "%m"),
+        ("DD", "%d"),
+        ("HH", "%I"),
+        ("MI", "%M"),
+        ("SS", "%S"),
+        ("MS", "%3f"),
+        ("US", "%6f"),
+        ("MON", "%b"),
+        ("DAY", "%A"),
+        ("DY", "%a"),
+        ("AM", "%p"),
+        ("PM", "%p"),
+        ("TZH", "%#z"),
+        ("OF", "%:z"),
+        ("FM", ""),
+    ];
+    let mut out = String::with_capacity(template.len() * 2);
+    let mut rest = template;
+    'outer: while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            out.push_str(&quoted[..end]);
+            rest = &quoted[end + 1..];
+            continue;
+        }
+        for (pattern, strftime) in PATTERNS {
+            if rest.len() >= pattern.len()
+                && rest.is_char_boundary(pattern.len())
+                && rest[..pattern.len()].eq_ignore_ascii_case(pattern)
+            {
+                // A fraction after its dot takes as many digits as it has (`.5` is 500 ms),
+                // as PostgreSQL reads it; `%6f` would want all six.
+                if matches!(pattern, "MS" | "US") && out.ends_with('.') {
+                    out.pop();
+                    out.push_str("%.f");
+                } else {
+                    out.push_str(strftime);
+                }
+                rest = &rest[pattern.len()..];
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next()?;
+        if c.is_ascii_alphabetic() {
+            return None;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Some(out)
+}
+
 fn escape_text(v: &ValueWithSpan) -> Option<char> {
     match &v.value {
         Value::SingleQuotedString(s) if s.chars().count() == 1 => s.chars().next(),
@@ -215,6 +299,21 @@ mod tests {
             .unwrap()
             .remove(0);
         rewrite(statement).to_string()
+    }
+
+    #[test]
+    fn postgresql_templates_become_strftime() {
+        assert_eq!(
+            strftime_format("YYYY-MM-DD HH24:MI:SS.US").unwrap(),
+            "%Y-%m-%d %H:%M:%S%.f"
+        );
+        assert_eq!(strftime_format(r#"yyyy"T"hh24"#).unwrap(), "%YT%H");
+        assert!(strftime_format("%Y").is_none());
+        assert!(strftime_format("YYYY Q").is_none());
+        assert_eq!(
+            rewritten("SELECT TO_DATE('2024-01-02', 'YYYY-MM-DD')"),
+            "SELECT TO_DATE('2024-01-02', '%Y-%m-%d')"
+        );
     }
 
     #[test]

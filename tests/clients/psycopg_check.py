@@ -115,6 +115,23 @@ out["superset_time_filter"] = cur.execute(
     " AND created < TO_TIMESTAMP('2100-01-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US')"
     " AND created >= TO_DATE('2000-01-01', 'YYYY-MM-DD')"
 ).fetchone()[0]
+# Metabase's describe-fields reads the primary key so (metabase/driver/postgres.clj, as
+# HoneySQL renders it).
+out["primary_key"] = [
+    r[0]
+    for r in cur.execute(
+        'SELECT "kc"."column_name" FROM "information_schema"."table_constraints" AS "tc"'
+        ' INNER JOIN "information_schema"."key_column_usage" AS "kc"'
+        ' ON ("tc"."constraint_name" = "kc"."constraint_name") AND ("tc"."table_schema" = "kc"."table_schema")'
+        ' AND ("tc"."table_name" = "kc"."table_name")'
+        " WHERE \"tc\".\"constraint_type\" = 'PRIMARY KEY' AND \"tc\".\"table_name\" = 'pods'"
+        ' ORDER BY "kc"."ordinal_position"'
+    ).fetchall()
+]
+out["column_flags"] = cur.execute(
+    "SELECT udt_schema, udt_name, is_identity, is_generated FROM information_schema.columns"
+    " WHERE table_name = 'pods' AND column_name = 'labels'"
+).fetchone()
 # SQLAlchemy's schema listing escapes LIKE with '/'.
 out["like_escape"] = [
     r[0]

@@ -113,6 +113,11 @@ fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
         "{columns:?}"
     );
     assert_eq!(got["superset_time_filter"], expected.len());
+    assert_eq!(got["primary_key"], serde_json::json!(["_cluster", "uid"]));
+    assert_eq!(
+        got["column_flags"],
+        serde_json::json!(["pg_catalog", "jsonb", "NO", "NEVER"])
+    );
     assert_eq!(
         got["like_escape"],
         serde_json::json!(["information_schema", "kubepg", "public"])

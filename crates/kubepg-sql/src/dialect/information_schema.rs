@@ -2,6 +2,10 @@
 //! after Arrow (`Utf8`, `Timestamp(Nanosecond, Some("UTC"))`), which Grafana's column picker,
 //! Metabase and SQLAlchemy cannot use; this one says `text`, `timestamp with time zone`,
 //! `jsonb`, and covers the current database only, as PostgreSQL does.
+//!
+//! Every resource table has the primary key `(_cluster, uid)` (`<table>_pkey`): no two
+//! objects of one cluster share a uid. `table_constraints` and `key_column_usage` say so, for
+//! Metabase's field sync and SQLAlchemy; nothing is ever written through it.
 
 use std::sync::{Arc, Weak};
 
@@ -40,7 +44,12 @@ const VIEWS: &[(&str, &[&str])] = &[
             "character_maximum_length",
             "numeric_precision",
             "numeric_scale",
+            "udt_catalog",
+            "udt_schema",
             "udt_name",
+            "is_identity",
+            "is_generated",
+            "is_updatable",
         ],
     ),
     (
@@ -62,6 +71,9 @@ const VIEWS: &[(&str, &[&str])] = &[
             "table_schema",
             "table_name",
             "constraint_type",
+            "is_deferrable",
+            "initially_deferred",
+            "enforced",
         ],
     ),
     (
@@ -75,6 +87,7 @@ const VIEWS: &[(&str, &[&str])] = &[
             "table_name",
             "column_name",
             "ordinal_position",
+            "position_in_unique_constraint",
         ],
     ),
     (
@@ -88,8 +101,20 @@ const VIEWS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The key columns of every resource table, in key order.
+pub(super) const PRIMARY_KEY: [&str; 2] = ["_cluster", "uid"];
+
+/// Whether `table` is a resource table, keyed by [`PRIMARY_KEY`].
+pub(super) fn has_primary_key(table: &dyn TableProvider) -> bool {
+    table.table_type() == TableType::Base
+        && PRIMARY_KEY
+            .iter()
+            .all(|c| table.schema().field_with_name(c).is_ok())
+}
+
 const INT_COLUMNS: &[&str] = &[
     "ordinal_position",
+    "position_in_unique_constraint",
     "character_maximum_length",
     "numeric_precision",
     "numeric_scale",
@@ -203,7 +228,10 @@ impl View {
                 ]);
                 continue;
             }
-            if !matches!(self.name, "tables" | "columns") {
+            if !matches!(
+                self.name,
+                "tables" | "columns" | "table_constraints" | "key_column_usage"
+            ) {
                 continue;
             }
             let Some(schema) = home.schema(&schema_name) else {
@@ -220,6 +248,12 @@ impl View {
                     ("table_schema", text(&schema_name)),
                     ("table_name", text(&table_name)),
                 ];
+                if matches!(self.name, "table_constraints" | "key_column_usage") {
+                    if has_primary_key(table.as_ref()) {
+                        rows.extend(self.key_rows(&schema_name, &table_name));
+                    }
+                    continue;
+                }
                 if self.name == "tables" {
                     let kind = match table.table_type() {
                         TableType::View => "VIEW",
@@ -242,13 +276,52 @@ impl View {
                             text(if field.is_nullable() { "YES" } else { "NO" }),
                         ),
                         ("data_type", text(data_type)),
+                        ("udt_catalog", text(&self.catalog)),
+                        ("udt_schema", text("pg_catalog")),
                         ("udt_name", text(udt)),
+                        ("is_identity", text("NO")),
+                        ("is_generated", text("NEVER")),
+                        ("is_updatable", text("NO")),
                     ]);
                     rows.push(row);
                 }
             }
         }
         Ok(rows)
+    }
+
+    /// The primary key's rows of `table_constraints` (one) or `key_column_usage` (one per column).
+    fn key_rows(&self, schema: &str, table: &str) -> Vec<Row> {
+        let constraint = [
+            ("constraint_catalog", text(&self.catalog)),
+            ("constraint_schema", text(schema)),
+            ("constraint_name", text(format!("{table}_pkey"))),
+            ("table_catalog", text(&self.catalog)),
+            ("table_schema", text(schema)),
+            ("table_name", text(table)),
+        ];
+        if self.name == "table_constraints" {
+            let mut row: Row = constraint.into();
+            row.extend([
+                ("constraint_type", text("PRIMARY KEY")),
+                ("is_deferrable", text("NO")),
+                ("initially_deferred", text("NO")),
+                ("enforced", text("YES")),
+            ]);
+            return vec![row];
+        }
+        PRIMARY_KEY
+            .iter()
+            .enumerate()
+            .map(|(i, column)| {
+                let mut row: Row = constraint.clone().into();
+                row.extend([
+                    ("column_name", text(*column)),
+                    ("ordinal_position", Value::Int(Some(i as i32 + 1))),
+                ]);
+                row
+            })
+            .collect()
     }
 
     fn batch(&self, rows: Vec<Row>) -> Result<RecordBatch> {

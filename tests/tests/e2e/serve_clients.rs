@@ -142,6 +142,26 @@ fn psycopg_reads_parameters_binary_prepared_cursors_and_copy() {
 }
 
 #[test]
+fn asyncpg_binds_parameters_by_their_casts_and_reads_cursors_and_copy() {
+    let env = TestClusters::shared_seeded();
+    let server = serve(env);
+    let got = common::python_client("asyncpg_check.py", server.port, Vec::<&str>::new());
+    let expected = shop_pods(env);
+    // `$2::int8` and `$1::timestamptz` are described as int8 and timestamptz, so asyncpg sends
+    // a Python int and a datetime (it refuses them for a parameter described as text).
+    assert_eq!(got["int8"], expected.len());
+    assert_eq!(got["timestamptz"], expected.len());
+    assert_eq!(got["cursor"], serde_json::json!(&expected[0..3]));
+    assert_eq!(
+        got["copy"],
+        serde_json::json!([
+            format!("COPY {}", expected.len()),
+            format!("{}\n", expected.join("\n"))
+        ])
+    );
+}
+
+#[test]
 fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
     let env = TestClusters::shared_seeded();
     let server = serve(env);

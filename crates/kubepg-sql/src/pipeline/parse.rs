@@ -29,7 +29,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_pg_catalog::sql::rules::{self, SqlStatementRewriteRule};
 
@@ -266,19 +266,33 @@ fn parse_error(e: ParserError) -> Error {
     }
 }
 
-/// `MOVE …` statements read as `FETCH …`, and which statements (by position) they are. Only
-/// the MOVE words are replaced in the text, so everything else reaches the parser as written.
+/// `MOVE …` statements read as `FETCH …`, and which statements (by position) they are; and
+/// `FETCH`/`MOVE` without `FROM`/`IN` before the cursor's name (PostgreSQL's keyword is
+/// optional, asyncpg's `cursor.forward()` sends `MOVE FORWARD 1 name`) given one. Only those
+/// words are changed in the text, so everything else reaches the parser as written.
 fn moves_as_fetches(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
-    if !sql.to_ascii_lowercase().contains("move") {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("move") && !lower.contains("fetch") {
         return (sql.into(), Vec::new());
     }
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
         return (sql.into(), Vec::new());
     };
     let mut moves = Vec::new();
-    let mut starts = Vec::new();
+    // Where MOVE is replaced, or FROM (NEXT FROM without a direction) inserted.
+    let mut edits = Vec::new();
     let mut statement = 0;
     let mut at_start = true;
+    // In a FETCH or MOVE: whether FROM/IN came, where its last word starts, and whether that
+    // word is all the statement has after FETCH or MOVE.
+    let mut cursor: Option<(bool, Option<(Location, bool)>)> = None;
+    let mut words = 0;
+    let end_statement = |cursor: &mut Option<(bool, Option<(Location, bool)>)>,
+                         edits: &mut Vec<(Location, Edit)>| {
+        if let Some((false, Some((name, alone)))) = cursor.take() {
+            edits.push((name, if alone { Edit::NextFrom } else { Edit::From }));
+        }
+    };
     for t in &tokens {
         match &t.token {
             Token::Whitespace(_) => continue,
@@ -286,39 +300,62 @@ fn moves_as_fetches(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
                 if !at_start {
                     statement += 1;
                 }
+                end_statement(&mut cursor, &mut edits);
                 at_start = true;
                 continue;
             }
-            Token::Word(w)
-                if at_start && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("move") =>
-            {
-                moves.push(statement);
-                starts.push(t.span.start);
+            Token::Word(w) if at_start && w.quote_style.is_none() => {
+                words = 0;
+                if w.value.eq_ignore_ascii_case("move") {
+                    moves.push(statement);
+                    edits.push((t.span.start, Edit::Move));
+                    cursor = Some((false, None));
+                } else if w.value.eq_ignore_ascii_case("fetch") {
+                    cursor = Some((false, None));
+                }
             }
-            _ => {}
+            Token::Word(w) => {
+                words += 1;
+                if let Some((from, name)) = cursor.as_mut() {
+                    *from |= w.quote_style.is_none()
+                        && (w.value.eq_ignore_ascii_case("from")
+                            || w.value.eq_ignore_ascii_case("in"));
+                    *name = Some((t.span.start, words == 1));
+                }
+            }
+            _ => {
+                words += 1;
+                if let Some((_, name)) = cursor.as_mut() {
+                    *name = None;
+                }
+            }
         }
         at_start = false;
     }
-    if moves.is_empty() {
+    end_statement(&mut cursor, &mut edits);
+    if edits.is_empty() {
         return (sql.into(), moves);
     }
-    let mut out = String::with_capacity(sql.len() + moves.len());
+    edits.sort_by_key(|(l, _)| (l.line, l.column));
+    let mut out = String::with_capacity(sql.len() + 5 * edits.len());
     let (mut line, mut column) = (1u64, 1u64);
-    let mut pending = starts.into_iter().peekable();
+    let mut pending = edits.into_iter().peekable();
     let mut chars = sql.chars();
     while let Some(c) = chars.next() {
-        if pending
-            .peek()
-            .is_some_and(|l| l.line == line && l.column == column)
-        {
-            pending.next();
-            out.push_str("FETCH");
-            // The rest of the word MOVE.
-            for _ in 0..3 {
-                chars.next();
+        if let Some((_, edit)) = pending.next_if(|(l, _)| l.line == line && l.column == column) {
+            match edit {
+                Edit::Move => {
+                    out.push_str("FETCH");
+                    // The rest of the word MOVE.
+                    for _ in 0..3 {
+                        chars.next();
+                    }
+                    column += 4;
+                    continue;
+                }
+                Edit::From => out.push_str("FROM "),
+                Edit::NextFrom => out.push_str("NEXT FROM "),
             }
-            column += 4;
-            continue;
         }
         out.push(c);
         if c == '\n' {
@@ -329,6 +366,14 @@ fn moves_as_fetches(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
         }
     }
     (out.into(), moves)
+}
+
+/// A change [`moves_as_fetches`] makes at one place of the text.
+#[derive(Clone, Copy)]
+enum Edit {
+    Move,
+    From,
+    NextFrom,
 }
 
 /// The `pg_type` columns that hold a function (regproc) in PostgreSQL.
@@ -577,6 +622,25 @@ mod tests {
             );
         }
         assert_eq!(parsed[1].to_string(), "SELECT 'move' AS move");
+    }
+
+    #[test]
+    fn fetch_and_move_take_the_cursor_without_from() {
+        let parsed = statements(
+            "MOVE FORWARD 1 \"__asyncpg_portal_1__\"; FETCH 2 c; FETCH NEXT IN c; fetch c",
+        )
+        .unwrap();
+        let cursors: Vec<String> = parsed
+            .iter()
+            .map(|s| match s {
+                Statement::Fetch { name, .. } => name.to_string(),
+                other => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(cursors, ["\"__asyncpg_portal_1__\"", "c", "c", "c"]);
+        assert!(
+            matches!(&parsed[0], Statement::Fetch { into: Some(n), .. } if n.to_string() == MOVE_MARKER)
+        );
     }
 
     #[test]

@@ -118,14 +118,16 @@ pub(crate) async fn off_task<T: Send + 'static>(
 }
 
 pub(crate) fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
+    let casts = placeholder_casts(plan);
     let mut parameters: Vec<(usize, Option<DataType>)> = plan
         .get_parameter_types()?
         .into_iter()
         .filter_map(|(k, v)| {
+            let cast = casts.get(&k).cloned();
             k.trim_start_matches('$')
                 .parse::<usize>()
                 .ok()
-                .map(|i| (i, v))
+                .map(|i| (i, v.or(cast)))
         })
         .collect();
     parameters.sort_by_key(|(i, _)| *i);
@@ -133,6 +135,30 @@ pub(crate) fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
         parameters: parameters.into_iter().map(|(_, t)| t).collect(),
         columns: Some(postgres_columns(plan)),
     })
+}
+
+/// The type each parameter is cast to where it appears as `$n::type`: DataFusion infers a
+/// parameter's type from what it is compared with, not from a cast, and PostgreSQL describes
+/// `$1::int8` as int8 (asyncpg then sends an int, not text).
+fn placeholder_casts(plan: &LogicalPlan) -> std::collections::HashMap<String, DataType> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::expr::{Cast, Placeholder, TryCast};
+    let mut casts = std::collections::HashMap::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                    && let Expr::Placeholder(Placeholder { id, field: None }) = expr.as_ref()
+                {
+                    casts
+                        .entry(id.clone())
+                        .or_insert_with(|| field.data_type().clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    casts
 }
 
 /// A plan's output schema with PostgreSQL's column names.

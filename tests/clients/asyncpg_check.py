@@ -1,0 +1,43 @@
+"""asyncpg against kubepg: parameters typed by their casts (asyncpg encodes each argument in the
+type the server describes it as), a cursor read in steps, and copy_from_query. Prints one JSON
+object of what it read; the Rust suite asserts on it.
+
+Argument: a libpq keyword connection string (host=… port=… user=… dbname=…)."""
+
+import asyncio
+import datetime as dt
+import io
+import json
+import sys
+
+import asyncpg
+
+
+async def main():
+    params = dict(part.split("=", 1) for part in sys.argv[1].split())
+    conn = await asyncpg.connect(
+        host=params["host"], port=int(params["port"]), user=params["user"], database=params["dbname"]
+    )
+    out = {}
+    out["int8"] = await conn.fetchval(
+        "SELECT count(*) FROM pods WHERE namespace = $1 AND restarts >= $2::int8", "shop", 0
+    )
+    out["timestamptz"] = await conn.fetchval(
+        "SELECT count(*) FROM pods WHERE namespace = 'shop' AND created >= $1::timestamptz",
+        dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
+    )
+    async with conn.transaction():
+        cur = await conn.cursor("SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name")
+        first = await cur.fetch(1)
+        after = await cur.fetch(2)
+    out["cursor"] = [first[0]["name"]] + [r["name"] for r in after]
+    buffer = io.BytesIO()
+    status = await conn.copy_from_query(
+        "SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name", output=buffer, format="csv"
+    )
+    out["copy"] = [status, buffer.getvalue().decode()]
+    await conn.close()
+    print(json.dumps(out))
+
+
+asyncio.run(main())

@@ -1,6 +1,7 @@
 """asyncpg against kubepg: parameters typed by their casts (asyncpg encodes each argument in the
-type the server describes it as), a cursor read in steps, and copy_from_query. Prints one JSON
-object of what it read; the Rust suite asserts on it.
+type the server describes it as), a cursor moved with forward() (a MOVE of the portal asyncpg
+bound) and read in steps, and copy_from_query. Prints one JSON object of what it read; the Rust
+suite asserts on it.
 
 Argument: a libpq keyword connection string (host=… port=… user=… dbname=…)."""
 
@@ -28,9 +29,13 @@ async def main():
     )
     async with conn.transaction():
         cur = await conn.cursor("SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name")
+        # As asyncpg's documentation shows it: forward() before the first fetch.
+        skipped = await cur.forward(1)
         first = await cur.fetch(1)
+        moved = await cur.forward(1)
         after = await cur.fetch(2)
-    out["cursor"] = [first[0]["name"]] + [r["name"] for r in after]
+        rest = await cur.forward(1000)
+    out["cursor"] = [skipped, first[0]["name"], moved] + [r["name"] for r in after] + [rest]
     buffer = io.BytesIO()
     status = await conn.copy_from_query(
         "SELECT name FROM pods WHERE namespace = 'shop' ORDER BY name", output=buffer, format="csv"

@@ -26,7 +26,7 @@ use datafusion_postgres::pgwire::api::results::{
     DescribePortalResponse, FieldInfo, QueryResponse, Response, Tag,
 };
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
-use datafusion_postgres::pgwire::api::store::{Entry, PortalStore};
+use datafusion_postgres::pgwire::api::store::{Entry, MemPortalStore, PortalStore};
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionHandle, DEFAULT_NAME, PgWireConnectionState, Type,
 };
@@ -101,6 +101,39 @@ async fn until<T>(
             .unwrap_or_else(|_| Err(to_pgwire(kubepg_sql::Error::StatementTimeout))),
         None => send.await,
     }
+}
+
+/// The protocol-level portal a `MOVE` names, when no SQL cursor of the session has that name,
+/// with the count it moves.
+async fn protocol_portal<C>(
+    client: &C,
+    session: &KubeSession,
+    statement: &datafusion::sql::sqlparser::ast::Statement,
+) -> Option<(
+    Arc<Portal<PreparedStatement>>,
+    kubepg_sql::Result<Option<u64>>,
+)>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    let (name, count) = kubepg_sql::pipeline::portal_move(statement)?;
+    if session.cursor_columns(&name).await.is_some() {
+        return None;
+    }
+    let store = client
+        .portal_store()
+        .as_any()
+        .downcast_ref::<MemPortalStore<PreparedStatement>>()?;
+    Some((store.get_portal(&name)?.value()?.clone(), count))
+}
+
+/// What opening a portal did.
+enum Opened {
+    /// The statement had no rows and its answer was sent.
+    Answered,
+    /// Its rows wait in the portal, until this deadline.
+    Rows(Option<tokio::time::Instant>),
 }
 
 /// How values are printed: the client's formatting settings and the session's zone.
@@ -329,6 +362,10 @@ impl Queries {
             let sent = Arc::new(AtomicUsize::new(0));
             let cancel = cancel_receiver(client).await;
             let result = cancellable(cancel, async {
+                if let Some((portal, count)) = protocol_portal(client, &session, &statement).await {
+                    let count = count.map_err(to_pgwire)?;
+                    return Self::move_portal(client, &session, &portal, count, &sent).await;
+                }
                 let prepared = session.prepare(statement).await.map_err(to_pgwire)?;
                 self.simple_statement(client, &session, &prepared, &sent)
                     .await
@@ -376,54 +413,10 @@ impl Queries {
     {
         let state = portal.state();
         let mut state = state.lock().await;
-        let mut deadline = None;
-        if matches!(*state, PortalExecutionState::Initial) {
-            let prepared = &portal.statement.statement;
-            let types: Vec<Option<&DataType>> = prepared
-                .described
-                .parameters
-                .iter()
-                .map(Option::as_ref)
-                .collect();
-            let params = deserialize_parameters(portal, &types)?;
-            match session
-                .execute(prepared, Some(&params))
-                .await
-                .map_err(to_pgwire)?
-            {
-                Outcome::Empty => {
-                    *state = PortalExecutionState::Finished;
-                    client
-                        .feed(PgWireBackendMessage::EmptyQueryResponse(
-                            EmptyQueryResponse::new(),
-                        ))
-                        .await?;
-                    return Ok(());
-                }
-                Outcome::Command { tag, effect } => {
-                    *state = PortalExecutionState::Finished;
-                    return Self::command(client, &tag, effect).await;
-                }
-                Outcome::Copy { rows, format } => {
-                    *state = PortalExecutionState::Finished;
-                    return until(
-                        rows.deadline,
-                        Self::copy_out(client, rows, &format, session.settings.time_zone(), sent),
-                    )
-                    .await;
-                }
-                Outcome::Rows(rows) => {
-                    deadline = rows.deadline;
-                    let fields = encode::fields(
-                        &rows.columns,
-                        &portal.result_column_format,
-                        Some(options(client, session)),
-                    )?;
-                    *state =
-                        PortalExecutionState::Suspended(query_response(rows, fields, sent.clone()));
-                }
-            }
-        }
+        let deadline = match Self::open_portal(client, session, portal, &mut state, sent).await? {
+            Opened::Answered => return Ok(()),
+            Opened::Rows(deadline) => deadline,
+        };
         match &mut *state {
             PortalExecutionState::Suspended(response) => {
                 let suspended = until(
@@ -438,6 +431,116 @@ impl Queries {
             }
             _ => send_execution_response(client, Tag::new("SELECT").with_rows(0)).await,
         }
+    }
+
+    /// Runs a portal's statement if it has not run yet, leaving its rows in the portal; a
+    /// statement without rows is answered then and there.
+    async fn open_portal<C>(
+        client: &mut C,
+        session: &KubeSession,
+        portal: &Portal<PreparedStatement>,
+        state: &mut PortalExecutionState,
+        sent: &Arc<AtomicUsize>,
+    ) -> PgWireResult<Opened>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(*state, PortalExecutionState::Initial) {
+            return Ok(Opened::Rows(None));
+        }
+        let prepared = &portal.statement.statement;
+        let types: Vec<Option<&DataType>> = prepared
+            .described
+            .parameters
+            .iter()
+            .map(Option::as_ref)
+            .collect();
+        let params = deserialize_parameters(portal, &types)?;
+        match session
+            .execute(prepared, Some(&params))
+            .await
+            .map_err(to_pgwire)?
+        {
+            Outcome::Empty => {
+                *state = PortalExecutionState::Finished;
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+                Ok(Opened::Answered)
+            }
+            Outcome::Command { tag, effect } => {
+                *state = PortalExecutionState::Finished;
+                Self::command(client, &tag, effect).await?;
+                Ok(Opened::Answered)
+            }
+            Outcome::Copy { rows, format } => {
+                *state = PortalExecutionState::Finished;
+                until(
+                    rows.deadline,
+                    Self::copy_out(client, rows, &format, session.settings.time_zone(), sent),
+                )
+                .await?;
+                Ok(Opened::Answered)
+            }
+            Outcome::Rows(rows) => {
+                let deadline = rows.deadline;
+                let fields = encode::fields(
+                    &rows.columns,
+                    &portal.result_column_format,
+                    Some(options(client, session)),
+                )?;
+                *state =
+                    PortalExecutionState::Suspended(query_response(rows, fields, sent.clone()));
+                Ok(Opened::Rows(deadline))
+            }
+        }
+    }
+
+    /// `MOVE` over a protocol-level portal (asyncpg's `cursor.forward()`): its rows are
+    /// skipped, up to `count` (all for `None`), and the tag says how many.
+    async fn move_portal<C>(
+        client: &mut C,
+        session: &KubeSession,
+        portal: &Portal<PreparedStatement>,
+        count: Option<u64>,
+        sent: &Arc<AtomicUsize>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = portal.state();
+        let mut state = state.lock().await;
+        let deadline = match Self::open_portal(client, session, portal, &mut state, sent).await? {
+            Opened::Answered => return Ok(()),
+            Opened::Rows(deadline) => deadline,
+        };
+        let mut moved = 0u64;
+        if let PortalExecutionState::Suspended(response) = &mut *state {
+            let skip = async {
+                while count.is_none_or(|c| moved < c) {
+                    match response.data_rows().next().await {
+                        Some(row) => {
+                            row?;
+                            moved += 1;
+                        }
+                        None => return Ok(true),
+                    }
+                }
+                Ok::<bool, PgWireError>(false)
+            };
+            if until(deadline, skip).await? {
+                *state = PortalExecutionState::Finished;
+            }
+        }
+        send_execution_response(client, Tag::new("MOVE").with_rows(moved as usize)).await
     }
 }
 

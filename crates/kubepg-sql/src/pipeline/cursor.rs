@@ -209,6 +209,22 @@ async fn declare_cursor(
     Ok(Outcome::command("DECLARE CURSOR"))
 }
 
+/// A `MOVE` statement's cursor name and how many rows it moves (`None`: all that are left),
+/// for a front end whose protocol-level portals `MOVE` may name too, as in PostgreSQL
+/// (asyncpg's `cursor.forward()` moves the portal it bound). A session's own cursors come
+/// first: the front end asks [`KubeSession::cursor_columns`] before taking the name as a portal.
+pub fn portal_move(statement: &Statement) -> Option<(String, Result<Option<u64>>)> {
+    match statement {
+        Statement::Fetch {
+            name,
+            direction,
+            into,
+            ..
+        } if is_move(into) => Some((name.value.clone(), count(direction))),
+        _ => None,
+    }
+}
+
 /// How many rows a direction asks for; `None` for all that are left.
 fn count(direction: &FetchDirection) -> Result<Option<u64>> {
     let number = |v: &Value| -> Result<u64> {

@@ -35,6 +35,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
+pub use cursor::portal_move;
 use hook::Hook;
 pub use outcome::{Batches, Columns, CopyFormat, Described, Effect, Outcome, Prepared, Rows};
 use plan::describe_plan;

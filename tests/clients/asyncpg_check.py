@@ -42,6 +42,18 @@ async def main():
     )
     out["copy"] = [status, buffer.getvalue().decode()]
     await conn.close()
+    # A pool resets each connection it takes back (pg_advisory_unlock_all(), CLOSE ALL,
+    # UNLISTEN *, RESET ALL) and hands the same one out again.
+    pool = await asyncpg.create_pool(
+        host=params["host"], port=int(params["port"]), user=params["user"], database=params["dbname"],
+        min_size=1, max_size=1,
+    )
+    out["pool"] = []
+    for _ in range(2):
+        async with pool.acquire() as pooled:
+            await pooled.fetchval("SELECT 1")
+            out["pool"].append(pooled.get_server_pid())
+    await pool.close()
     print(json.dumps(out))
 
 

@@ -170,6 +170,10 @@ fn asyncpg_binds_parameters_by_their_casts_moves_cursors_and_copies() {
             format!("{}\n", expected.join("\n"))
         ])
     );
+    // The pool's reset query ran between the two uses, and the connection stayed.
+    let pool = got["pool"].as_array().expect("two pids");
+    assert_eq!(pool.len(), 2);
+    assert_eq!(pool[0], pool[1]);
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! metadata queries (psql's `\dt+` and `\dT`, DBeaver's navigator, pgAdmin-style dashboards),
 //! answered as they are on a server whose tables live elsewhere: there is no storage, no
 //! standby, no tablespace and no comment, so sizes are 0, `pg_is_in_recovery()` is false, and
-//! descriptions are NULL. datafusion-pg-catalog has none of them.
+//! descriptions are NULL. datafusion-pg-catalog has none of them, or (`pg_total_relation_size`,
+//! `pg_relation_size`) takes no `bigint` oid, which DBeaver passes. No session holds an advisory
+//! lock, so `pg_advisory_unlock_all()`, which asyncpg's pool runs when a connection is released,
+//! has nothing to release; it answers void, printed empty.
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ pub fn register(ctx: &SessionContext) {
     let constant = |value: ScalarValue| -> ScalarFunctionImplementation {
         Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone())))
     };
-    let functions: [(&str, Vec<DataType>, DataType, ScalarValue); 9] = [
+    let functions: [(&str, Vec<DataType>, DataType, ScalarValue); 12] = [
         (
             "pg_is_in_recovery",
             vec![],
@@ -73,6 +76,24 @@ pub fn register(ctx: &SessionContext) {
             vec![DataType::Int64],
             DataType::Int64,
             ScalarValue::Int64(Some(0)),
+        ),
+        (
+            "pg_total_relation_size",
+            vec![DataType::Int64],
+            DataType::Int64,
+            ScalarValue::Int64(Some(0)),
+        ),
+        (
+            "pg_relation_size",
+            vec![DataType::Int64],
+            DataType::Int64,
+            ScalarValue::Int64(Some(0)),
+        ),
+        (
+            "pg_advisory_unlock_all",
+            vec![],
+            DataType::Utf8,
+            ScalarValue::Utf8(Some(String::new())),
         ),
     ];
     for (name, args, result, value) in functions {

@@ -174,7 +174,14 @@ impl Engine {
         let (tables, status) = table_set(pool, &scope, Discovery::Cached).await;
         self.check_clusters(&status, &warnings)?;
 
-        let config = SessionConfig::new()
+        let settings = Arc::new(SessionSettings::new(request.statement_timeout));
+        settings.apply_startup(
+            request
+                .startup
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(&request.database, "public")
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true)
@@ -190,6 +197,8 @@ impl Engine {
                 KubepgSettings::new(consistency).with_namespaces(identity.namespaces.clone()),
             )
             .with_extension(Arc::new(warnings.clone()));
+        // The functions DataFusion makes with the state (`now()`) take the session's zone then.
+        config.options_mut().execution.time_zone = Some(settings.time_zone().engine_name());
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = self.inner.config.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -245,13 +254,6 @@ impl Engine {
             );
         }
 
-        let settings = Arc::new(SessionSettings::new(request.statement_timeout));
-        settings.apply_startup(
-            request
-                .startup
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
         // A quarter of the query's memory: sending a value copies it at least once more.
         let value_limit = self
             .inner

@@ -3,12 +3,21 @@
 //! six fractional digits, in the column's own zone); psql users, and clients that parse text
 //! results, expect `2026-11-23 14:00:01+01` in the zone they set.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+
+/// The tz database's zones by lower-case name: sessions parse their zone for every result.
+static ZONES: LazyLock<HashMap<String, chrono_tz::Tz>> = LazyLock::new(|| {
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| (tz.name().to_ascii_lowercase(), *tz))
+        .collect()
+});
 
 /// A `TimeZone` setting: a tz database zone, or a fixed offset.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,10 +47,7 @@ impl SessionZone {
     /// written). `None` for anything else, which PostgreSQL refuses too.
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
-        if let Some(tz) = chrono_tz::TZ_VARIANTS
-            .iter()
-            .find(|tz| tz.name().eq_ignore_ascii_case(text))
-        {
+        if let Some(tz) = ZONES.get(&text.to_ascii_lowercase()) {
             return Some(Self {
                 zone: Zone::Named(*tz),
                 shown: tz.name().to_string(),

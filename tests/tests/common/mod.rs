@@ -185,6 +185,20 @@ pub fn server(args: &[&str]) -> Server {
     Server { child, port }
 }
 
+/// [`server`] over the clusters of `kubeconfig` matching `context`, with no health listener.
+pub fn cluster_server(kubeconfig: &Path, context: &str) -> Server {
+    server(&[
+        "--kubeconfig",
+        kubeconfig.to_str().expect("a UTF-8 path"),
+        "--context",
+        context,
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "off",
+    ])
+}
+
 /// `kubectl --kubeconfig KUBECONFIG --context CONTEXT ARGS…`, which must succeed; its stdout.
 pub fn kubectl(kubeconfig: &Path, context: &str, args: &[&str]) -> String {
     let out = Command::new("kubectl")

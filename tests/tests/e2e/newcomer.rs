@@ -283,16 +283,7 @@ async fn timestamps_print_in_the_session_time_zone_as_postgresql_prints_them() {
     let created = chrono::DateTime::parse_from_rfc3339(created)
         .unwrap()
         .to_utc();
-    let server = common::server(&[
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--context",
-        "c1",
-        "--listen",
-        "127.0.0.1:0",
-        "--health-listen",
-        "off",
-    ]);
+    let server = common::cluster_server(&kubeconfig, "c1");
     let select =
         format!("SELECT created FROM pods WHERE namespace = '{namespace}' AND name = '{name}'");
     let kolkata = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();

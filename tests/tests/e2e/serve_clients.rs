@@ -13,17 +13,7 @@ use kubepg_testkit::TestClusters;
 use serde_json::Value;
 
 fn serve(env: &TestClusters) -> common::Server {
-    let kubeconfig = env.kubeconfig();
-    common::server(&[
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--context",
-        "c1",
-        "--listen",
-        "127.0.0.1:0",
-        "--health-listen",
-        "off",
-    ])
+    common::cluster_server(&env.kubeconfig(), "c1")
 }
 
 fn kubectl(env: &TestClusters, args: &[&str]) -> String {

@@ -396,11 +396,11 @@ impl SessionSettings {
             .filter(|e| e.key.starts_with("kubepg."))
             .map(|e| (e.key, e.value.unwrap_or_default()))
             .collect();
-        self.engine_time_zone();
     }
 
     /// DataFusion reads the session's zone from its own option (`now()`, `::timestamptz`,
-    /// strings cast to timestamps), so `TimeZone` is mirrored there whenever it changes.
+    /// strings cast to timestamps), so `TimeZone` is mirrored there whenever it changes (the
+    /// engine sets it when it makes the session).
     fn engine_time_zone(&self) {
         let zone = self.time_zone().engine_name();
         if let Some(state) = read(&self.state).upgrade() {

@@ -31,6 +31,27 @@ fn return_freed_memory() {
     }
 }
 
+/// Memory a thread's allocations leave on another thread's heap (a session's rows made on one
+/// runtime worker, dropped on another after work stealing) is only given back when the owning
+/// thread next collects its heap, which an idle worker never does: after the soak's 100
+/// sessions had gone the server stayed ~70 MB above where it started. Each worker collects when
+/// it goes idle, at most every 100 ms so that a busy one does not spend its time there.
+fn collect_freed_memory() {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+    thread_local!(static LAST: Cell<Option<Instant>> = const { Cell::new(None) });
+    let now = Instant::now();
+    if LAST
+        .get()
+        .is_some_and(|last| now - last < Duration::from_millis(100))
+    {
+        return;
+    }
+    LAST.set(Some(now));
+    // SAFETY: collecting the calling thread's own heap, which mimalloc allows at any time.
+    unsafe { libmimalloc_sys::mi_collect(false) }
+}
+
 #[derive(Parser)]
 #[command(
     name = "kubepg",
@@ -123,6 +144,7 @@ fn main() -> std::process::ExitCode {
         // one keeps the stack its planning touched and its allocator heap (about 0.6 MB each
         // after a burst of 100 sessions), so it exits after a second rather than tokio's ten.
         .thread_keep_alive(std::time::Duration::from_secs(1))
+        .on_thread_park(collect_freed_memory)
         .build()
     {
         Ok(r) => r,

@@ -2,11 +2,11 @@
 //! Front ends reach the clusters only through the engine's methods (scope names, readiness,
 //! what the watch cache holds), never through the pool itself.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
-use datafusion::execution::SessionStateBuilder;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use kubepg_kube::pool::ClusterPool;
 
@@ -66,6 +66,7 @@ struct Inner {
     pool: Arc<ClusterPool>,
     config: EngineConfig,
     memo: Arc<ScanMemo>,
+    template: OnceLock<SessionState>,
 }
 
 /// Whether the engine can answer: some cluster of the default scope answers discovery.
@@ -94,7 +95,12 @@ impl Engine {
             usize::try_from(pool.watch.config().memory_limit / 4).unwrap_or(usize::MAX),
         ));
         Self {
-            inner: Arc::new(Inner { pool, config, memo }),
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                memo,
+                template: OnceLock::new(),
+            }),
         }
     }
 
@@ -203,13 +209,12 @@ impl Engine {
         if let Some(limit) = self.inner.config.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
         }
-        let state = SessionStateBuilder::new()
+        let state = SessionStateBuilder::new_from_existing(self.template()?)
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
-            .with_default_features()
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
             .build();
-        let mut ctx = SessionContext::new_with_state(state);
-        crate::functions::register(&mut ctx)?;
+        let ctx = SessionContext::new_with_state(state);
 
         let catalog = MemoryCatalogProvider::new();
         let options = ScanOptions {
@@ -254,20 +259,7 @@ impl Engine {
             );
         }
 
-        // A quarter of the query's memory: sending a value copies it at least once more.
-        let value_limit = self
-            .inner
-            .config
-            .memory_limit
-            .unwrap_or(DEFAULT_VALUE_LIMIT) as u64
-            / 4;
-        crate::dialect::install(
-            &ctx,
-            &request.database,
-            &request.user,
-            &settings,
-            value_limit,
-        )?;
+        crate::dialect::install_session(&ctx, &request.database, &request.user, &settings)?;
         settings.attach(&ctx);
         Ok(KubeSession {
             ctx,
@@ -280,6 +272,31 @@ impl Engine {
             listeners: Listeners::new(request.notifications, self.inner.config.observer.clone()),
             pool: pool.clone(),
         })
+    }
+
+    /// What every session starts from: DataFusion's functions, kubepg's and the dialect's,
+    /// planners and analyzer rules, made once (each session made them anew before, about 5 MB
+    /// apiece). A session gets a copy with its own configuration, memory pool and catalogs.
+    fn template(&self) -> Result<SessionState> {
+        if let Some(state) = self.inner.template.get() {
+            return Ok(state.clone());
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(SessionConfig::new().with_create_default_catalog_and_schema(false))
+            .with_default_features()
+            .build();
+        let mut ctx = SessionContext::new_with_state(state);
+        crate::functions::register(&mut ctx)?;
+        ctx.register_catalog(CATALOG, Arc::new(MemoryCatalogProvider::new()));
+        // A quarter of the query's memory: sending a value copies it at least once more.
+        let value_limit = self
+            .inner
+            .config
+            .memory_limit
+            .unwrap_or(DEFAULT_VALUE_LIMIT) as u64
+            / 4;
+        crate::dialect::install_shared(&ctx, CATALOG, value_limit)?;
+        Ok(self.inner.template.get_or_init(|| ctx.state()).clone())
     }
 
     /// Clusters of the scope that did not answer discovery: an error when strict, else a

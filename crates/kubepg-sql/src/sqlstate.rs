@@ -67,6 +67,7 @@ sqlstates! {
     CharacterNotInRepertoire = "22021", "character_not_in_repertoire";
     InvalidParameterValue = "22023", "invalid_parameter_value";
     InvalidRegularExpression = "2201B", "invalid_regular_expression";
+    InvalidEscapeSequence = "22025", "invalid_escape_sequence";
     InvalidTextRepresentation = "22P02", "invalid_text_representation";
     InvalidBinaryRepresentation = "22P03", "invalid_binary_representation";
     InvalidCursorState = "24000", "invalid_cursor_state";

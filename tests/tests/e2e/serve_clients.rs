@@ -1,8 +1,8 @@
 //! Real client libraries against `kubepg serve` over a real API server: psycopg 3 (parameters,
 //! binary results, prepared statements, a server-side cursor, COPY, LISTEN) and pgjdbc
 //! (DatabaseMetaData as DBeaver and Metabase use it, prepared statements past the server-prepare
-//! threshold, LISTEN), and psql printing notifications. The expected rows come from kubectl
-//! against the same API server.
+//! threshold, LISTEN), asyncpg, SQLAlchemy's reflection through psycopg2 and psycopg 3, and psql
+//! printing notifications. The expected rows come from kubectl against the same API server.
 
 use crate::common;
 
@@ -303,5 +303,47 @@ fn psql_prints_the_notifications_of_a_listened_table() {
     assert!(
         heard.contains(r#""type":"ADDED""#) && heard.contains(r#""name":"psql-listen""#),
         "{heard}"
+    );
+}
+
+#[test]
+fn sqlalchemy_reflects_tables_columns_and_primary_keys_through_both_drivers() {
+    let env = TestClusters::shared_seeded();
+    let server = serve(env);
+    let got = common::python_client("sqlalchemy_check.py", server.port, Vec::<&str>::new());
+    // psycopg2 interpolates parameters in the client, psycopg 3 binds them in the server (some
+    // of them in subqueries kubepg's catalog layer drops): the same answers either way.
+    assert_eq!(got["psycopg2"], got["psycopg"]);
+    let read = &got["psycopg"];
+    assert_eq!(
+        read["schemas"],
+        serde_json::json!(["information_schema", "kubepg", "public"])
+    );
+    let tables: Vec<&str> = read["tables"]
+        .as_array()
+        .expect("table names")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tables.contains(&"pods") && tables.contains(&"deployments"),
+        "{tables:?}"
+    );
+    // kubepg's own tables are in schema kubepg, not on the search path.
+    assert!(!tables.contains(&"clusters"), "{tables:?}");
+    assert_eq!(read["columns"]["_cluster"], "TEXT");
+    assert_eq!(read["columns"]["labels"], "JSONB");
+    assert_eq!(read["columns"]["restarts"], "BIGINT");
+    assert_eq!(read["pk"]["name"], "pods_pkey");
+    assert_eq!(
+        read["pk"]["constrained_columns"],
+        serde_json::json!(["_cluster", "uid"])
+    );
+    for none in ["foreign_keys", "indexes", "unique", "checks"] {
+        assert_eq!(read[none], serde_json::json!([]), "{none}");
+    }
+    assert_eq!(
+        read["reflected"],
+        serde_json::json!({"deployments": ["_cluster", "uid"], "pods": ["_cluster", "uid"]})
     );
 }

@@ -155,6 +155,36 @@ async fn psql_meta_commands_describe_clusters_tables_and_columns() {
     assert!(columns.contains(&("labels", "jsonb")), "{out}");
     let (out, err) = psql(s.addr, "c1", r"\dn").await;
     assert_eq!(out, "kubepg|postgres\npublic|postgres\n", "{err}");
+    // Every resource table is keyed by (_cluster, uid): `\di` lists the key's index, and
+    // `\d`'s index query (run since pg_class says the table has one) describes it.
+    let (out, err) = psql(s.addr, "c1", r"\di pods_pkey").await;
+    assert_eq!(
+        (out.as_str(), err.as_str()),
+        ("public|pods_pkey|index|postgres|pods\n", "")
+    );
+    let (out, err) = psql(
+        s.addr,
+        "c1",
+        "SELECT c.relname, i.indisprimary, pg_get_indexdef(i.indexrelid, 0, true), \
+         pg_get_constraintdef(con.oid, true) FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid \
+         JOIN pg_constraint con ON con.conindid = i.indexrelid \
+         WHERE i.indrelid = 'pods'::regclass",
+    )
+    .await;
+    assert_eq!(
+        (out.as_str(), err.as_str()),
+        (
+            "pods_pkey|t|CREATE UNIQUE INDEX pods_pkey ON public.pods USING btree (_cluster, uid)\
+             |PRIMARY KEY (_cluster, uid)\n",
+            ""
+        )
+    );
+    // Only the tables on the search path are listed without a pattern (not kubepg.clusters).
+    let (out, err) = psql(s.addr, "c1", r"\dt").await;
+    assert!(
+        err.is_empty() && out.contains("|pods|") && !out.contains("|clusters|"),
+        "{out}{err}"
+    );
     // No functions of kubepg's own are in pg_catalog.pg_proc; the listing works and is empty.
     let (out, err) = psql(s.addr, "c1", r"\df").await;
     assert_eq!((out.as_str(), err.as_str()), ("", ""));

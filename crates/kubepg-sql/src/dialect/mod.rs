@@ -8,10 +8,13 @@ mod arithmetic;
 mod formatting;
 pub mod functions;
 mod information_schema;
+mod like_escape;
 mod limits;
 mod pg_catalog;
+mod primary_keys;
 mod type_functions;
 pub mod types;
+mod visibility;
 
 use std::sync::{Arc, OnceLock};
 
@@ -34,6 +37,7 @@ pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> 
     setup_pg_catalog(ctx, catalog, SessionRole::default()).map_err(|e| *e)?;
     admin_functions::register(ctx);
     formatting::register(ctx);
+    like_escape::register(ctx);
     type_functions::register(ctx);
     ctx.add_analyzer_rule(Arc::new(arithmetic::CheckedIntegers));
     limits::bound(ctx, value_limit);

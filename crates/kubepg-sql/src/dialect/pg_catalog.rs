@@ -3,7 +3,9 @@
 //!   (Utf8 marked `jsonb` in the field metadata) would be `text` to psql's `\d`, pgjdbc's
 //!   `getColumns` and DBeaver, while their results say `jsonb`;
 //! - `pg_settings`: the session's settings registry, which `SHOW ALL` and `current_setting()`
-//!   read too (pgjdbc reads `max_index_keys` here before answering `getImportedKeys`).
+//!   read too (pgjdbc reads `max_index_keys` here before answering `getImportedKeys`);
+//! - `pg_class`, `pg_index`, `pg_constraint`: every resource table's primary key
+//!   (`primary_keys.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
@@ -20,11 +22,14 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use super::primary_keys::{self, KeyTable, Keys, WithKeys};
+use super::visibility;
 use crate::columns::PG_TYPE_KEY;
 use crate::settings::SessionSettings;
 
 /// Replaces the `pg_catalog` schema of `catalog` with the corrected one.
 pub fn install(ctx: &SessionContext, catalog: &str, settings: Arc<SessionSettings>) -> Result<()> {
+    let keys = Arc::new(Keys::default());
     let provider = ctx
         .catalog(catalog)
         .ok_or_else(|| DataFusionError::Plan(format!("no catalog {catalog}")))?;
@@ -36,9 +41,14 @@ pub fn install(ctx: &SessionContext, catalog: &str, settings: Arc<SessionSetting
         Arc::new(PgCatalog {
             inner,
             home: Arc::downgrade(&provider),
-            settings,
+            settings: settings.clone(),
+            keys: keys.clone(),
         }),
     )?;
+    for function in primary_keys::functions(&keys) {
+        ctx.register_udf(function);
+    }
+    visibility::register(ctx, keys, settings);
     Ok(())
 }
 
@@ -48,6 +58,7 @@ struct PgCatalog {
     /// The session's own catalog, whose tables carry the column metadata (weak: it owns this).
     home: Weak<dyn datafusion::catalog::CatalogProvider>,
     settings: Arc<SessionSettings>,
+    keys: Arc<Keys>,
 }
 
 #[async_trait]
@@ -62,6 +73,23 @@ impl SchemaProvider for PgCatalog {
             && let Some(table) = table
         {
             return Ok(Some(self.pg_settings(table.schema())?));
+        }
+        if let Some(kind) = KeyTable::of(name) {
+            let (Some(inner), Some(class), Some(namespace)) = (
+                table,
+                self.inner.table("pg_class").await?,
+                self.inner.table("pg_namespace").await?,
+            ) else {
+                return Ok(None);
+            };
+            return Ok(Some(Arc::new(WithKeys {
+                table: kind,
+                inner,
+                class,
+                namespace,
+                home: self.home.clone(),
+                keys: self.keys.clone(),
+            })));
         }
         if name != "pg_attribute" {
             return Ok(table);
@@ -126,12 +154,51 @@ struct PgAttribute {
     home: Weak<dyn datafusion::catalog::CatalogProvider>,
 }
 
-async fn rows(table: &Arc<dyn TableProvider>, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+pub(super) async fn rows(
+    table: &Arc<dyn TableProvider>,
+    state: &dyn Session,
+) -> Result<Vec<RecordBatch>> {
     let plan = table.scan(state, None, &[], None).await?;
     datafusion::physical_plan::collect(plan, state.task_ctx()).await
 }
 
-fn int64(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
+/// `pg_namespace`'s schema names by oid.
+pub(super) async fn namespaces(
+    table: &Arc<dyn TableProvider>,
+    state: &dyn Session,
+) -> Result<HashMap<i64, String>> {
+    let mut out = HashMap::new();
+    for batch in rows(table, state).await? {
+        let oids = int64(&batch, "oid")?;
+        for (oid, name) in oids.iter().zip(strings(&batch, "nspname")?) {
+            if let (Some(oid), Some(name)) = (oid, name) {
+                out.insert(oid, name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `pg_class`'s relations as (oid, schema oid, name).
+pub(super) async fn relations_of(
+    table: &Arc<dyn TableProvider>,
+    state: &dyn Session,
+) -> Result<Vec<(i64, i64, String)>> {
+    let mut out = Vec::new();
+    for batch in rows(table, state).await? {
+        let oids = int64(&batch, "oid")?;
+        let spaces = int64(&batch, "relnamespace")?;
+        let names = strings(&batch, "relname")?;
+        for ((oid, space), name) in oids.iter().zip(spaces.iter()).zip(names) {
+            if let (Some(oid), Some(space), Some(name)) = (oid, space, name) {
+                out.push((oid, space, name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn int64(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name} missing")))?;
@@ -192,29 +259,11 @@ impl PgAttribute {
 
     async fn corrected(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
         let jsonb = self.jsonb_columns().await?;
-        let mut namespaces = HashMap::new();
-        for batch in rows(&self.namespace, state).await? {
-            let oids = int64(&batch, "oid")?;
-            for (oid, name) in oids.iter().zip(strings(&batch, "nspname")?) {
-                if let (Some(oid), Some(name)) = (oid, name) {
-                    namespaces.insert(oid, name);
-                }
-            }
-        }
+        let namespaces = namespaces(&self.namespace, state).await?;
         let mut relations = HashMap::new();
-        for batch in rows(&self.class, state).await? {
-            let oids = int64(&batch, "oid")?;
-            let spaces = int64(&batch, "relnamespace")?;
-            for ((oid, space), name) in oids
-                .iter()
-                .zip(spaces.iter())
-                .zip(strings(&batch, "relname")?)
-            {
-                if let (Some(oid), Some(space), Some(name)) = (oid, space, name)
-                    && let Some(schema) = namespaces.get(&space)
-                {
-                    relations.insert(oid, (schema.clone(), name));
-                }
+        for (oid, space, name) in relations_of(&self.class, state).await? {
+            if let Some(schema) = namespaces.get(&space) {
+                relations.insert(oid, (schema.clone(), name));
             }
         }
         let text = i64::from(postgres_types::Type::TEXT.oid());

@@ -119,7 +119,7 @@ pub(crate) async fn off_task<T: Send + 'static>(
 
 pub(crate) fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
     let casts = placeholder_casts(plan);
-    let mut parameters: Vec<(usize, Option<DataType>)> = plan
+    let typed: Vec<(usize, Option<DataType>)> = plan
         .get_parameter_types()?
         .into_iter()
         .filter_map(|(k, v)| {
@@ -127,12 +127,19 @@ pub(crate) fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
             k.trim_start_matches('$')
                 .parse::<usize>()
                 .ok()
+                .filter(|i| *i > 0)
                 .map(|i| (i, v.or(cast)))
         })
         .collect();
-    parameters.sort_by_key(|(i, _)| *i);
+    // By number, not by rank: `$n` is the client's n-th value even where the plan lost
+    // `$1`..`$m` (datafusion-pg-catalog blanks subqueries of catalog queries, SQLAlchemy's
+    // get_columns through psycopg 3); a lost one is described as unknown.
+    let mut parameters = vec![None; typed.iter().map(|(i, _)| *i).max().unwrap_or(0)];
+    for (i, t) in typed {
+        parameters[i - 1] = t;
+    }
     Ok(Described {
-        parameters: parameters.into_iter().map(|(_, t)| t).collect(),
+        parameters,
         columns: Some(postgres_columns(plan)),
     })
 }

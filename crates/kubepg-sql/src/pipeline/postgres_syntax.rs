@@ -1,7 +1,12 @@
 //! PostgreSQL syntax that clients' metadata queries use and DataFusion cannot plan, rewritten
 //! into the equivalent it plans (a rewrite never changes the answer):
-//! - `x LIKE 'a/_b' ESCAPE '/'` (SQLAlchemy's and Superset's schema listings): DataFusion
-//!   takes only a backslash as the escape; a literal pattern is re-escaped with one.
+//! - `x LIKE p ESCAPE '/'` (SQLAlchemy's and Superset's schema listings): DataFusion takes
+//!   only a backslash as the escape; the pattern is re-escaped with one by `like_escape(p, '/')`
+//!   (folded to a literal when `p` is one).
+//! - `generate_subscripts(a, d)` beside `unnest(a)` (SQLAlchemy's key and index reflection):
+//!   the subscripts 1..n unnested (none past the first dimension: kubepg's arrays have one),
+//!   which DataFusion runs in step with the other unnest as PostgreSQL runs set-returning
+//!   functions in a select list.
 //! - `ARRAY(SELECT …)` (psql's `\d+` and `\du`, pgcli): the subquery's values aggregated in
 //!   its order.
 //! - A scalar function in FROM (Grafana's search-path constraint reads
@@ -19,8 +24,7 @@ use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query,
-    SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, ValueWithSpan,
-    VisitMut, VisitorMut,
+    SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -63,12 +67,30 @@ impl VisitorMut for Rewriter {
                 escape_char,
                 ..
             } => {
-                if let Some(escape) = escape_char.as_ref().and_then(escape_text)
-                    && let Some(text) = string_literal(pattern)
-                    && let Some(escaped) = backslash_escaped(&text, escape)
+                if let Some(escape) = escape_char.take() {
+                    let like_escape = format!("like_escape({pattern}, {escape})");
+                    match parse_expr(&like_escape) {
+                        Some(escaped) => **pattern = escaped,
+                        None => *escape_char = Some(escape),
+                    }
+                }
+            }
+            Expr::Function(f)
+                if f.name
+                    .to_string()
+                    .eq_ignore_ascii_case("generate_subscripts") =>
+            {
+                if let FunctionArguments::List(list) = &f.args
+                    && let [
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(dimension)),
+                    ] = list.args.as_slice()
+                    && let Some(subscripts) = parse_expr(&format!(
+                        "unnest(generate_series(1, CASE WHEN {dimension} = 1 \
+                         THEN coalesce(CAST(cardinality({array}) AS BIGINT), 0) ELSE 0 END))"
+                    ))
                 {
-                    **pattern = Expr::Value(Value::SingleQuotedString(escaped).into());
-                    *escape_char = None;
+                    *expr = subscripts;
                 }
             }
             Expr::Function(f)
@@ -231,13 +253,6 @@ fn strftime_format(template: &str) -> Option<String> {
     Some(out)
 }
 
-fn escape_text(v: &ValueWithSpan) -> Option<char> {
-    match &v.value {
-        Value::SingleQuotedString(s) if s.chars().count() == 1 => s.chars().next(),
-        _ => None,
-    }
-}
-
 /// A string literal, or a concatenation of them (SQLAlchemy writes `'pg/_' || '%'`).
 fn string_literal(e: &Expr) -> Option<String> {
     match e {
@@ -253,25 +268,6 @@ fn string_literal(e: &Expr) -> Option<String> {
         Expr::Nested(inner) => string_literal(inner),
         _ => None,
     }
-}
-
-/// A LIKE pattern written with `escape` as written with a backslash; `None` for a pattern
-/// PostgreSQL would refuse (an escape at its end).
-fn backslash_escaped(pattern: &str, escape: char) -> Option<String> {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c == escape {
-            let next = chars.next()?;
-            out.push('\\');
-            out.push(next);
-        } else if c == '\\' {
-            out.push_str("\\\\");
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
 }
 
 fn parse_expr(sql: &str) -> Option<Expr> {
@@ -317,17 +313,20 @@ mod tests {
     }
 
     #[test]
-    fn like_escapes_become_backslashes() {
+    fn like_escapes_become_backslashes_and_subscripts_unnest() {
         assert_eq!(
             rewritten("SELECT 1 WHERE n NOT LIKE 'pg/_%' ESCAPE '/'"),
-            r"SELECT 1 WHERE n NOT LIKE 'pg\_%'"
+            "SELECT 1 WHERE n NOT LIKE like_escape('pg/_%', '/')"
         );
         assert_eq!(
-            rewritten("SELECT 1 WHERE n LIKE 'pg/_' || '%' ESCAPE '/'"),
-            r"SELECT 1 WHERE n LIKE 'pg\_%'"
+            rewritten("SELECT 1 WHERE n LIKE $1 || '%' ESCAPE '/'"),
+            "SELECT 1 WHERE n LIKE like_escape($1 || '%', '/')"
         );
-        assert_eq!(backslash_escaped(r"a\b//", '/').unwrap(), r"a\\b\/");
-        assert!(backslash_escaped("a/", '/').is_none());
+        assert_eq!(
+            rewritten("SELECT unnest(k), generate_subscripts(k, 1) FROM t"),
+            "SELECT unnest(k), unnest(generate_series(1, CASE WHEN 1 = 1 \
+             THEN coalesce(CAST(cardinality(k) AS BIGINT), 0) ELSE 0 END)) FROM t"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `pg_constraint.conkey`/`confkey` and `pg_index.indkey` are arrays here, as clients unnest
 //! them; datafusion-pg-catalog keeps its exported rows' arrays as text.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock, Weak};
 
 use async_trait::async_trait;
@@ -206,7 +206,7 @@ impl WithKeys {
             batches.push(self.reshape(&batch, &keyed, &schema)?);
         }
         let added: Vec<HashMap<&str, ScalarValue>> =
-            keyed.iter().filter_map(|k| self.key_row(k)).collect();
+            keyed.iter().map(|k| self.key_row(k)).collect();
         batches.push(rows_batch(&schema, &added)?);
         Ok(concat_batches(&schema, &batches)?)
     }
@@ -230,6 +230,7 @@ impl WithKeys {
             columns.push(new_null_array(&list_of(DataType::Utf8), batch.num_rows()));
         }
         if self.table == KeyTable::Class {
+            let keyed: HashSet<i64> = keyed.iter().map(|k| k.oid).collect();
             let oids = int64(batch, "oid")?;
             let i = batch.schema().index_of("relhasindex")?;
             let has = columns[i].as_boolean();
@@ -237,7 +238,7 @@ impl WithKeys {
                 .iter()
                 .zip(has.iter())
                 .map(|(oid, has)| {
-                    Some(has.unwrap_or(false) || keyed.iter().any(|k| Some(k.oid) == oid))
+                    Some(has.unwrap_or(false) || oid.is_some_and(|o| keyed.contains(&o)))
                 })
                 .collect();
             columns[i] = Arc::new(with_keys);
@@ -246,7 +247,7 @@ impl WithKeys {
     }
 
     /// The row `keyed`'s key adds to this table.
-    fn key_row(&self, keyed: &Keyed) -> Option<HashMap<&'static str, ScalarValue>> {
+    fn key_row(&self, keyed: &Keyed) -> HashMap<&'static str, ScalarValue> {
         let int = |v: i64| ScalarValue::Int64(Some(v));
         let text = |v: &str| ScalarValue::Utf8(Some(v.to_string()));
         let yes = ScalarValue::Boolean(Some(true));
@@ -265,7 +266,7 @@ impl WithKeys {
         let each = |v: ScalarValue| vec![v; keyed.attnums.len()];
         let name = format!("{}_pkey", keyed.name);
         let count = int(keyed.attnums.len() as i64);
-        Some(match self.table {
+        match self.table {
             KeyTable::Class => HashMap::from([
                 ("oid", int(keyed.oid + INDEX_OID)),
                 ("relname", text(&name)),
@@ -323,7 +324,7 @@ impl WithKeys {
                 ("connoinherit", yes),
                 ("conkey", keys),
             ]),
-        })
+        }
     }
 }
 

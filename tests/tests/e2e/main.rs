@@ -14,6 +14,7 @@ mod query_clusters;
 mod query_output;
 mod query_safety;
 mod query_snapshot;
+mod serve_auth;
 mod serve_clients;
 mod serve_config;
 mod serve_hostile;

@@ -1,28 +1,26 @@
 //! Real PostgreSQL clients against `kubepg serve` over real API servers: psql's meta-commands,
-//! tokio-postgres's extended protocol with binary results and parameters, authentication,
-//! connection limits and errors that leave the connection usable.
+//! tokio-postgres's extended protocol with binary results and parameters, cancellation and
+//! timeouts, and errors that leave the connection usable (who may connect: `serve_auth.rs`).
 
 use crate::common;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kubepg_kube::pool::{ClusterPool, PoolConfig};
-use kubepg_server::{AuthMode, Server, ServerConfig, Users};
+use kubepg_server::{AuthMode, Server, ServerConfig};
 use kubepg_sql::{Engine, EngineConfig};
 use kubepg_testkit::TestClusters;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
-struct Running {
-    addr: SocketAddr,
+pub(super) struct Running {
+    pub(super) addr: SocketAddr,
     health: SocketAddr,
     _stop: watch::Sender<bool>,
 }
 
-async fn start(auth: AuthMode, max_connections: usize) -> Running {
+pub(super) async fn start(auth: AuthMode, max_connections: usize) -> Running {
     start_with(ServerConfig {
         auth,
         max_connections,
@@ -32,7 +30,7 @@ async fn start(auth: AuthMode, max_connections: usize) -> Running {
 }
 
 /// Serves the shared seeded clusters on free loopback ports with `config`'s settings.
-async fn start_with(config: ServerConfig) -> Running {
+pub(super) async fn start_with(config: ServerConfig) -> Running {
     start_engine(config, EngineConfig::default()).await
 }
 
@@ -89,7 +87,7 @@ async fn psql(addr: SocketAddr, db: &str, command: &str) -> (String, String) {
     )
 }
 
-async fn connect(
+pub(super) async fn connect(
     addr: SocketAddr,
     db: &str,
     user: &str,
@@ -328,62 +326,6 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
     }
 }
 
-#[tokio::test]
-async fn scram_users_authenticate_and_a_wrong_password_is_28p01() {
-    let users =
-        Arc::new(Users::new(HashMap::from([("alice".to_string(), "s3cret".to_string())])).unwrap());
-    let s = start(AuthMode::ScramSha256(users), 10).await;
-    let client = connect(s.addr, "c1", "alice", "s3cret").await.unwrap();
-    let rows = client
-        .query("SELECT count(*) FROM nodes", &[])
-        .await
-        .unwrap();
-    assert_eq!(rows[0].get::<_, i64>(0), 4);
-    let err = connect(s.addr, "c1", "alice", "wrong")
-        .await
-        .expect_err("wrong password refused");
-    assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err:?}");
-    let err = connect(s.addr, "c1", "mallory", "s3cret")
-        .await
-        .expect_err("unknown user refused");
-    assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err:?}");
-}
-
-#[tokio::test]
-async fn connections_past_the_limit_are_refused_with_53300() {
-    let s = start(AuthMode::Trust, 1).await;
-    let first = connect(s.addr, "c1", "kubepg", "").await.unwrap();
-    let err = connect(s.addr, "c1", "kubepg", "")
-        .await
-        .expect_err("second connection refused");
-    assert_eq!(err.code().map(|c| c.code()), Some("53300"), "{err:?}");
-    assert_eq!(
-        first.query("SELECT 1::bigint", &[]).await.unwrap()[0].get::<_, i64>(0),
-        1
-    );
-}
-
-#[tokio::test]
-async fn trust_authentication_is_refused_off_loopback() {
-    let env = TestClusters::shared_seeded();
-    let pool = ClusterPool::build(PoolConfig {
-        kubeconfigs: vec![env.kubeconfig()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let engine = Engine::new(Arc::new(pool), EngineConfig::default());
-    let config = ServerConfig {
-        listen: "0.0.0.0:0".parse().unwrap(),
-        auth: AuthMode::Trust,
-        ..Default::default()
-    };
-    let Err(err) = Server::bind(config, engine).await else {
-        panic!("trust off loopback must be refused")
-    };
-    assert!(err.to_string().contains("loopback"), "{err}");
-}
-
 /// A statement that would run for hours.
 const ENDLESS: &str = "SELECT sum(value) FROM generate_series(1, 100000000000)";
 
@@ -575,68 +517,6 @@ async fn readiness_fails_while_no_cluster_answers() {
     let (code, body) = common::readiness(health).await;
     assert_eq!(code, 503);
     assert!(body.contains("dead"), "{body}");
-}
-
-#[tokio::test]
-async fn md5_and_cleartext_users_authenticate_for_older_clients() {
-    let users =
-        || Arc::new(Users::new(HashMap::from([("bob".to_string(), "pw".to_string())])).unwrap());
-    for auth in [AuthMode::Md5(users()), AuthMode::Cleartext(users())] {
-        let name = format!("{auth:?}")
-            .split('(')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let s = start(auth, 10).await;
-        let client = connect(s.addr, "c1", "bob", "pw")
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let rows = client
-            .query("SELECT count(*) FROM nodes", &[])
-            .await
-            .unwrap();
-        assert_eq!(rows[0].get::<_, i64>(0), 4, "{name}");
-        let err = connect(s.addr, "c1", "bob", "wrong")
-            .await
-            .expect_err("wrong password refused");
-        assert_eq!(
-            err.code().map(|c| c.code()),
-            Some("28P01"),
-            "{name}: {err:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_gssapi_encryption_request_is_refused_and_tls_then_offered() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("c.crt"), dir.path().join("c.key"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
-    let s = start_with(ServerConfig {
-        tls: Some(Arc::new(kubepg_server::tls::load(&cert, &key).unwrap())),
-        ..Default::default()
-    })
-    .await;
-    let mut socket = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    // GSSENCRequest, then SSLRequest: length 8 and the protocol's magic codes.
-    for (code, answer) in [(80877104u32, b'N'), (80877103u32, b'S')] {
-        let mut request = 8u32.to_be_bytes().to_vec();
-        request.extend(code.to_be_bytes());
-        socket.write_all(&request).await.unwrap();
-        let mut reply = [0u8; 1];
-        socket.read_exact(&mut reply).await.unwrap();
-        assert_eq!(reply[0], answer, "answer to request code {code}");
-    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 mod admin_functions;
 mod arithmetic;
+mod catalog_rows;
 mod formatting;
 pub mod functions;
 mod information_schema;

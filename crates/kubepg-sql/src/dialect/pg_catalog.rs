@@ -11,9 +11,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, StringArray, new_null_array};
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, new_null_array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::MemTable;
@@ -22,6 +22,7 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use super::catalog_rows::{int64, namespaces, relations_of, rows, strings};
 use super::primary_keys::{self, KeyTable, Keys, WithKeys};
 use super::visibility;
 use crate::columns::PG_TYPE_KEY;
@@ -152,73 +153,6 @@ struct PgAttribute {
     class: Arc<dyn TableProvider>,
     namespace: Arc<dyn TableProvider>,
     home: Weak<dyn datafusion::catalog::CatalogProvider>,
-}
-
-pub(super) async fn rows(
-    table: &Arc<dyn TableProvider>,
-    state: &dyn Session,
-) -> Result<Vec<RecordBatch>> {
-    let plan = table.scan(state, None, &[], None).await?;
-    datafusion::physical_plan::collect(plan, state.task_ctx()).await
-}
-
-/// `pg_namespace`'s schema names by oid.
-pub(super) async fn namespaces(
-    table: &Arc<dyn TableProvider>,
-    state: &dyn Session,
-) -> Result<HashMap<i64, String>> {
-    let mut out = HashMap::new();
-    for batch in rows(table, state).await? {
-        let oids = int64(&batch, "oid")?;
-        for (oid, name) in oids.iter().zip(strings(&batch, "nspname")?) {
-            if let (Some(oid), Some(name)) = (oid, name) {
-                out.insert(oid, name);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `pg_class`'s relations as (oid, schema oid, name).
-pub(super) async fn relations_of(
-    table: &Arc<dyn TableProvider>,
-    state: &dyn Session,
-) -> Result<Vec<(i64, i64, String)>> {
-    let mut out = Vec::new();
-    for batch in rows(table, state).await? {
-        let oids = int64(&batch, "oid")?;
-        let spaces = int64(&batch, "relnamespace")?;
-        let names = strings(&batch, "relname")?;
-        for ((oid, space), name) in oids.iter().zip(spaces.iter()).zip(names) {
-            if let (Some(oid), Some(space), Some(name)) = (oid, space, name) {
-                out.push((oid, space, name));
-            }
-        }
-    }
-    Ok(out)
-}
-
-pub(super) fn int64(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name} missing")))?;
-    Ok(
-        cast(column, &datafusion::arrow::datatypes::DataType::Int64)?
-            .as_primitive::<Int64Type>()
-            .clone(),
-    )
-}
-
-fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name} missing")))?;
-    let column = cast(column, &datafusion::arrow::datatypes::DataType::Utf8)?;
-    Ok(column
-        .as_string::<i32>()
-        .iter()
-        .map(|s| s.map(String::from))
-        .collect())
 }
 
 impl PgAttribute {

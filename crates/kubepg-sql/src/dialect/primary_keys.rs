@@ -27,8 +27,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::catalog_rows::{int64, namespaces, relations_of, rows};
 use super::information_schema::{PRIMARY_KEY, has_primary_key};
-use super::pg_catalog::{int64, namespaces, relations_of, rows};
 
 /// Where a table's key index and constraint are numbered: its own oid plus these.
 /// datafusion-pg-catalog numbers relations upwards from 16384, one per schema and table, so the

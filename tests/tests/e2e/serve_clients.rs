@@ -211,8 +211,23 @@ fn pgjdbc_metadata_and_prepared_statements_past_the_threshold() {
             got["column_types"]
         );
     }
-    // Kubernetes objects have no primary keys.
-    assert_eq!(got["primary_keys"], "0");
+    // Every resource table's key, through `information_schema._pg_expandarray`.
+    assert_eq!(
+        got["primary_keys"],
+        "[pods_pkey:1:_cluster, pods_pkey:2:uid]"
+    );
+    assert_eq!(
+        got["index_info"],
+        "[pods_pkey:false:_cluster:null, pods_pkey:false:uid:null]"
+    );
+    assert_eq!(got["best_row"], "[_cluster, uid]");
+    // Metabase's sync: the key among the fields (its query casts a computed name to
+    // regclass), and the index its describe-indexes finds.
+    assert_eq!(got["metabase_key_fields"], "[_cluster:text, uid:text]");
+    assert_eq!(got["metabase_index_fields"], "[_cluster]");
+    // Its select list repeats an unnamed NULL, as PostgreSQL allows (once an error). Since
+    // PostgreSQL 11 it lists procedures only, and `now` is a function.
+    assert_eq!(got["procedures_named_now"], "[]");
     assert_eq!(got["type_info_has_jsonb"], "true");
     assert_eq!(got["type_info_has_text"], "true");
     for run in 0..7 {

@@ -293,6 +293,7 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
     for (sql, state) in [
         ("SELECT * FROM nosuchtable", "42P01"),
         ("SELECT nosuchcolumn FROM pods", "42703"),
+        ("SELECT ('public.' || name)::regclass FROM pods", "42P01"),
         ("SELEKT 1", "42601"),
         ("DELETE FROM pods", "25006"),
         ("COPY pods FROM '/etc/passwd'", "42501"),
@@ -311,6 +312,14 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
             .unwrap();
         assert_eq!(rows[0].get::<_, i64>(0), 9, "usable after {sql}");
     }
+    // A computed name cast to regclass is the relation's oid, as the catalog numbers it.
+    let oids = rows(
+        &client,
+        "SELECT CAST(format('%I.%I', 'public', 'pods') AS regclass)::text, \
+         (SELECT oid::text FROM pg_class WHERE relname = 'pods')",
+    )
+    .await;
+    assert!(oids[0][0].is_some() && oids[0][0] == oids[0][1], "{oids:?}");
     // Empty queries and comments answer like PostgreSQL (tokio-postgres reports the
     // EmptyQueryResponse as CommandComplete(0)).
     for empty in [";", "-- ping"] {
@@ -706,6 +715,16 @@ async fn result_columns_are_named_as_postgresql_names_them() {
     };
     let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
     assert_eq!(names, ["count", "sum"]);
+    // The same unnamed expression twice, as pgjdbc's getProcedures writes it.
+    let repeated = client
+        .query(
+            "SELECT NULL, NULL, upper(name), upper(name) FROM pods LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = repeated[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["?column?", "?column?", "upper", "upper"]);
 }
 
 #[tokio::test]

@@ -5,7 +5,11 @@
 //! descriptions are NULL. datafusion-pg-catalog has none of them, or (`pg_total_relation_size`,
 //! `pg_relation_size`) takes no `bigint` oid, which DBeaver passes. No session holds an advisory
 //! lock, so `pg_advisory_unlock_all()`, which asyncpg's pool runs when a connection is released,
-//! has nothing to release; it answers void, printed empty.
+//! has nothing to release; it answers void, printed empty. kubepg's catalog holds no
+//! expression trees (no defaults, index predicates or check constraints), so `pg_get_expr()`
+//! has none to decompile: NULL stays NULL, which is how pgjdbc's getIndexInfo and Metabase's
+//! describe-indexes tell a plain index from a partial one (datafusion-pg-catalog's answers
+//! `''` for NULL).
 
 use std::sync::Arc;
 
@@ -14,7 +18,8 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionImplementation, Volatility, create_udf,
+    ColumnarValue, ScalarFunctionArgs, ScalarFunctionImplementation, ScalarUDF, ScalarUDFImpl,
+    Signature, TypeSignature, Volatility, create_udf,
 };
 use datafusion::prelude::SessionContext;
 
@@ -105,6 +110,15 @@ pub fn register(ctx: &SessionContext) {
             constant(value),
         ));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(GetExpr {
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64, DataType::Boolean]),
+            ],
+            Volatility::Stable,
+        ),
+    }));
     ctx.register_udf(create_udf(
         "pg_size_pretty",
         vec![DataType::Int64],
@@ -133,6 +147,30 @@ pub fn register(ctx: &SessionContext) {
             })
         }),
     ));
+}
+
+/// `pg_get_expr(expr, relation[, pretty])`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct GetExpr {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for GetExpr {
+    fn name(&self) -> &str {
+        "pg_get_expr"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
 }
 
 /// Applies `f` to the one argument, as an array or as a scalar.

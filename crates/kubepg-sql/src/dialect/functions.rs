@@ -1,12 +1,12 @@
 //! Functions where kubepg answers as PostgreSQL 16 rather than as DataFusion: `version()`, the
 //! connected user as `session_user`/`user`, `current_setting()` and `set_config()` over the
-//! settings registry, `information_schema._pg_expandarray` for pgjdbc's key and index metadata,
-//! and `single_row_value()`, the aggregate the parser wraps scalar subqueries in.
+//! settings registry, and `single_row_value()`, the aggregate the parser wraps scalar
+//! subqueries in.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray, StructArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -75,9 +75,6 @@ pub fn register(ctx: &SessionContext, user: &str, settings: Arc<SessionSettings>
             Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
         ));
     }
-    ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray {
-        signature: Signature::any(1, Volatility::Immutable),
-    }));
     ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
         settings: settings.clone(),
         signature: Signature::one_of(
@@ -315,42 +312,5 @@ impl Accumulator for SingleRow {
 
     fn size(&self) -> usize {
         size_of_val(self) + self.value.size() - size_of_val(&self.value)
-    }
-}
-
-/// `_pg_expandarray(array)`: in PostgreSQL a set-returning function of `(x, n)` rows that pgjdbc
-/// applies to `pg_index.indkey` for getPrimaryKeys and getIndexInfo. Kubernetes objects have
-/// no keys or indexes, so `pg_index` is empty and no row ever reaches it; it exists so those
-/// queries plan and answer with no rows, as PostgreSQL does for a table without keys.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ExpandArray {
-    signature: Signature,
-}
-
-fn expanded_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("x", DataType::Int32, true),
-        Field::new("n", DataType::Int32, true),
-    ])
-}
-
-impl ScalarUDFImpl for ExpandArray {
-    fn name(&self) -> &str {
-        "_pg_expandarray"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Struct(expanded_fields()))
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Array(Arc::new(StructArray::new_null(
-            expanded_fields(),
-            args.number_rows,
-        ))))
     }
 }

@@ -6,6 +6,7 @@
 mod admin_functions;
 mod arithmetic;
 mod catalog_rows;
+pub mod expand_array;
 mod formatting;
 pub mod functions;
 mod information_schema;
@@ -13,6 +14,7 @@ mod like_escape;
 mod limits;
 mod pg_catalog;
 mod primary_keys;
+pub mod regclass;
 mod type_functions;
 pub mod types;
 mod visibility;
@@ -37,6 +39,7 @@ use crate::settings::SessionSettings;
 pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> Result<()> {
     setup_pg_catalog(ctx, catalog, SessionRole::default()).map_err(|e| *e)?;
     admin_functions::register(ctx);
+    expand_array::register(ctx);
     formatting::register(ctx);
     like_escape::register(ctx);
     type_functions::register(ctx);

@@ -24,7 +24,7 @@ use datafusion::prelude::SessionContext;
 
 use super::catalog_rows::{int64, namespaces, relations_of, rows, strings};
 use super::primary_keys::{self, KeyTable, Keys, WithKeys};
-use super::visibility;
+use super::{regclass, visibility};
 use crate::columns::PG_TYPE_KEY;
 use crate::settings::SessionSettings;
 
@@ -37,6 +37,7 @@ pub fn install(ctx: &SessionContext, catalog: &str, settings: Arc<SessionSetting
     let inner = provider
         .schema("pg_catalog")
         .ok_or_else(|| DataFusionError::Plan("pg_catalog is not set up".into()))?;
+    regclass::register(ctx, inner.clone(), settings.clone());
     provider.register_schema(
         "pg_catalog",
         Arc::new(PgCatalog {

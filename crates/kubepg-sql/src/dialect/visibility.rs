@@ -43,7 +43,7 @@ pub(super) fn register(ctx: &SessionContext, keys: Arc<Keys>, settings: Arc<Sess
 }
 
 /// The schemas a `search_path` value names (`"$user", public` → `public`).
-fn search_path(value: &str) -> Vec<String> {
+pub(super) fn search_path(value: &str) -> Vec<String> {
     value
         .split(',')
         .map(|s| s.trim().trim_matches('"').to_string())

@@ -5,6 +5,10 @@
 
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
+/// The prefix of the aliases the statement pipeline gives a select list's repeated unnamed
+/// expressions, which DataFusion needs and PostgreSQL does not.
+pub(super) const UNNAMED: &str = "__kubepg_unnamed_";
+
 /// The PostgreSQL names of `plan`'s output columns, when its top is a projection.
 pub fn postgres_names(plan: &LogicalPlan) -> Option<Vec<String>> {
     let projection = top_projection(plan)?;
@@ -38,6 +42,7 @@ fn name_of(expr: &Expr, input: &LogicalPlan) -> String {
         {
             name_of(&a.expr, input)
         }
+        Expr::Alias(a) if a.name.starts_with(UNNAMED) => name_of(&a.expr, input),
         Expr::Alias(a) => a.name.clone(),
         // DataFusion names what it computed with aliases of its own (`count(Int64(1)) AS
         // count(*)`): the name comes from the expression under them.

@@ -599,13 +599,13 @@ mod tests {
 
     #[test]
     fn a_composite_field_in_dot_form_becomes_a_bracket_access() {
-        let sql = "SELECT (information_schema._pg_expandarray(i.indkey)).n FROM pg_index i";
+        let sql = "SELECT (keys(i.indkey)).n FROM pg_index i";
         let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .unwrap()
             .remove(0);
         assert_eq!(
             after_parse(statement).to_string(),
-            "SELECT (information_schema._pg_expandarray(i.indkey))['n'] FROM pg_index i"
+            "SELECT (keys(i.indkey))['n'] FROM pg_index i"
         );
     }
 

@@ -7,6 +7,14 @@
 //!   the subscripts 1..n unnested (none past the first dimension: kubepg's arrays have one),
 //!   which DataFusion runs in step with the other unnest as PostgreSQL runs set-returning
 //!   functions in a select list.
+//! - `information_schema._pg_expandarray(a)` (pgjdbc's getPrimaryKeys, Metabase's indexes): a
+//!   set-returning function, unnested from the list of its rows (`expand_array.rs`).
+//! - The same unnamed expression twice in a select list (`SELECT NULL, NULL`, pgjdbc's
+//!   getProcedures): DataFusion wants unique names, PostgreSQL calls both `?column?`; the
+//!   repeats get aliases that the result names look through (`names.rs`).
+//! - `x::regclass` of a computed value (Metabase's describe-fields casts
+//!   `format('%I.%I', …)`): `pg_regclass(x)`, which resolves the name (`regclass.rs`).
+//!   Column operands are oids being shown as relations and stay casts.
 //! - `ARRAY(SELECT …)` (psql's `\d+` and `\du`, pgcli): the subquery's values aggregated in
 //!   its order.
 //! - A scalar function in FROM (Grafana's search-path constraint reads
@@ -23,11 +31,16 @@ use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Query,
-    SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Ident, Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value,
+    VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+
+use super::names::UNNAMED;
+use crate::dialect::expand_array::ELEMENTS;
+use crate::dialect::regclass::REGCLASS;
 
 /// The table functions whose one column PostgreSQL names after the alias.
 const SCALAR_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
@@ -94,6 +107,33 @@ impl VisitorMut for Rewriter {
                 }
             }
             Expr::Function(f)
+                if f.name.0.last().is_some_and(|part| {
+                    part.to_string().eq_ignore_ascii_case("_pg_expandarray")
+                }) =>
+            {
+                if let FunctionArguments::List(list) = &f.args
+                    && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] =
+                        list.args.as_slice()
+                    && let Some(rows) = parse_expr(&format!("unnest({ELEMENTS}({array}))"))
+                {
+                    *expr = rows;
+                }
+            }
+            Expr::Cast {
+                expr: operand,
+                data_type,
+                ..
+            } if is_regclass(data_type)
+                && !matches!(
+                    operand.as_ref(),
+                    Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)
+                ) =>
+            {
+                if let Some(call) = parse_expr(&format!("{REGCLASS}({operand})")) {
+                    *expr = call;
+                }
+            }
+            Expr::Function(f)
                 if ["to_timestamp", "to_date"]
                     .iter()
                     .any(|n| f.name.to_string().eq_ignore_ascii_case(n)) =>
@@ -116,6 +156,11 @@ impl VisitorMut for Rewriter {
             }
             _ => {}
         }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        name_repeats(&mut query.body);
         ControlFlow::Continue(())
     }
 
@@ -155,6 +200,35 @@ impl VisitorMut for Rewriter {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+fn is_regclass(data_type: &DataType) -> bool {
+    let name = data_type.to_string().to_ascii_lowercase();
+    name.strip_prefix("pg_catalog.").unwrap_or(&name) == "regclass"
+}
+
+/// Aliases every repeat of an unnamed select-list expression of `body`'s selects.
+fn name_repeats(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut seen = HashSet::new();
+            for (position, item) in select.projection.iter_mut().enumerate() {
+                if let SelectItem::UnnamedExpr(expr) = item
+                    && !seen.insert(expr.to_string())
+                {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::new(format!("{UNNAMED}{position}")),
+                    };
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_repeats(left);
+            name_repeats(right);
+        }
+        _ => {}
     }
 }
 
@@ -326,6 +400,37 @@ mod tests {
             rewritten("SELECT unnest(k), generate_subscripts(k, 1) FROM t"),
             "SELECT unnest(k), unnest(generate_series(1, CASE WHEN 1 = 1 \
              THEN coalesce(CAST(cardinality(k) AS BIGINT), 0) ELSE 0 END)) FROM t"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (information_schema._pg_expandarray(i.indkey)).n, \
+                 _pg_expandarray(i.indkey) AS keys FROM i"
+            ),
+            "SELECT (unnest(pg_expandarray_elements(i.indkey))).n, \
+             unnest(pg_expandarray_elements(i.indkey)) AS keys FROM i"
+        );
+    }
+
+    #[test]
+    fn computed_regclass_operands_are_resolved_by_a_function() {
+        assert_eq!(
+            rewritten(
+                "SELECT CAST(CAST(FORMAT('%I.%I', s, t) AS REGCLASS) AS OID), \
+                 c.oid::pg_catalog.regclass, ('a' || t)::regclass FROM x"
+            ),
+            "SELECT CAST(pg_regclass(FORMAT('%I.%I', s, t)) AS OID), \
+             c.oid::pg_catalog.regclass, pg_regclass(('a' || t)) FROM x"
+        );
+    }
+
+    #[test]
+    fn repeated_unnamed_expressions_get_aliases() {
+        assert_eq!(
+            rewritten(
+                "SELECT NULL AS a, NULL, NULL, x, x AS y, x FROM t UNION SELECT 1, 2, 2, 3, 4, 5"
+            ),
+            "SELECT NULL AS a, NULL, NULL AS __kubepg_unnamed_2, x, x AS y, x AS __kubepg_unnamed_5 \
+             FROM t UNION SELECT 1, 2, 2 AS __kubepg_unnamed_2, 3, 4, 5"
         );
     }
 

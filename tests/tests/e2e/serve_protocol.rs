@@ -662,6 +662,45 @@ async fn dbeaver_grafana_and_metabase_metadata_queries_answer() {
     let series = rows(&client, r#"SELECT created AS "time", count(*) AS value FROM pods WHERE created BETWEEN '2020-01-01T00:00:00Z' AND '2030-01-01T00:00:00Z' GROUP BY 1 ORDER BY 1 LIMIT 2"#).await;
     assert!(!series.is_empty());
 
+    // Metabase's privilege sync (postgres.clj current-user-table-privileges, verbatim): a
+    // user of kubepg may read every table and write none.
+    let privileges = rows(&client, r#"with table_privileges as (
+ select
+   NULL as role,
+   t.schemaname as schema,
+   t.objectname as table,
+   pg_catalog.has_any_column_privilege(current_user, '"' || replace(t.schemaname, '"', '""') || '"' || '.' || '"' || replace(t.objectname, '"', '""') || '"',  'update') as update,
+   pg_catalog.has_any_column_privilege(current_user, '"' || replace(t.schemaname, '"', '""') || '"' || '.' || '"' || replace(t.objectname, '"', '""') || '"',  'select') as select,
+   pg_catalog.has_any_column_privilege(current_user, '"' || replace(t.schemaname, '"', '""') || '"' || '.' || '"' || replace(t.objectname, '"', '""') || '"',  'insert') as insert,
+   pg_catalog.has_table_privilege(     current_user, '"' || replace(t.schemaname, '"', '""') || '"' || '.' || '"' || replace(t.objectname, '"', '""') || '"',  'delete') as delete
+ from (
+   select schemaname, tablename as objectname from pg_catalog.pg_tables
+   union
+   select schemaname, viewname as objectname from pg_catalog.pg_views
+   union
+   select schemaname, matviewname as objectname from pg_catalog.pg_matviews
+ ) t
+ where t.schemaname !~ '^pg_'
+   and t.schemaname <> 'information_schema'
+   and pg_catalog.has_schema_privilege(current_user, t.schemaname, 'usage')
+)
+select t.*
+from table_privileges t"#).await;
+    let pods = privileges
+        .iter()
+        .find(|r| r[1].as_deref() == Some("public") && r[2].as_deref() == Some("pods"))
+        .unwrap_or_else(|| panic!("{privileges:?}"));
+    assert_eq!(
+        pods[3..],
+        ["f", "t", "f", "f"].map(|v| Some(v.to_string())),
+        "update, select, insert, delete"
+    );
+    let err = client
+        .simple_query("SELECT has_table_privilege('pods', 'fly')")
+        .await
+        .expect_err("no such privilege");
+    assert_eq!(err.code().map(|c| c.code()), Some("22023"), "{err:?}");
+
     // Metabase's compiled questions quote every identifier.
     let pods = rows(&client, r#"SELECT "public"."pods"."name" AS "name", "public"."pods"."namespace" AS "namespace" FROM "public"."pods" WHERE "public"."pods"."namespace" = 'shop' LIMIT 2000"#).await;
     assert!(!pods.is_empty() && pods.iter().all(|r| r[1].as_deref() == Some("shop")));

@@ -14,6 +14,7 @@ mod like_escape;
 mod limits;
 mod pg_catalog;
 mod primary_keys;
+mod privileges;
 pub mod regclass;
 mod type_functions;
 pub mod types;
@@ -42,6 +43,7 @@ pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> 
     expand_array::register(ctx);
     formatting::register(ctx);
     like_escape::register(ctx);
+    privileges::register(ctx);
     type_functions::register(ctx);
     ctx.add_analyzer_rule(Arc::new(arithmetic::CheckedIntegers));
     limits::bound(ctx, value_limit);

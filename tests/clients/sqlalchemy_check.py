@@ -1,6 +1,8 @@
 """SQLAlchemy 2's PostgreSQL dialect reflecting kubepg through both of its drivers, psycopg2
 (parameters interpolated by the client) and psycopg 3 (parameters bound by the server): every
-Inspector method Superset and other SQLAlchemy tools call on a table, and MetaData.reflect().
+Inspector method Superset and other SQLAlchemy tools call on a table, MetaData.reflect(), and
+Superset's conversion of an epoch column (apache/superset superset/db_engine_specs/postgres.py,
+epoch_to_dttm: `(timestamp 'epoch' + {col} * interval '1 second')`).
 Prints one JSON object per driver of what SQLAlchemy read; the Rust suite asserts on it.
 
 Argument: a libpq keyword connection string (host=… port=… user=… dbname=…)."""
@@ -8,7 +10,7 @@ Argument: a libpq keyword connection string (host=… port=… user=… dbname=�
 import json
 import sys
 
-from sqlalchemy import MetaData, create_engine, inspect
+from sqlalchemy import MetaData, create_engine, inspect, text
 
 
 def reflect(driver, params):
@@ -31,6 +33,14 @@ def reflect(driver, params):
         name: [c.name for c in table.primary_key.columns]
         for name, table in sorted(metadata.tables.items())
     }
+    with engine.connect() as connection:
+        epoch = "(timestamp 'epoch' + restarts * interval '1 second')"
+        out["epoch_to_dttm"] = {
+            str(restarts): when.isoformat()
+            for restarts, when in connection.execute(
+                text(f"SELECT restarts, {epoch} FROM pods WHERE restarts IS NOT NULL")
+            )
+        }
     engine.dispose()
     return out
 

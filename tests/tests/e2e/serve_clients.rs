@@ -361,4 +361,17 @@ fn sqlalchemy_reflects_tables_columns_and_primary_keys_through_both_drivers() {
         read["reflected"],
         serde_json::json!({"deployments": ["_cluster", "uid"], "pods": ["_cluster", "uid"]})
     );
+    // Superset's epoch column: a count of seconds after 1970, as a timestamp.
+    let epochs = read["epoch_to_dttm"].as_object().unwrap();
+    assert!(!epochs.is_empty());
+    for (restarts, when) in epochs {
+        let seconds: i64 = restarts.parse().unwrap();
+        let want = chrono::DateTime::from_timestamp(seconds, 0)
+            .unwrap()
+            .naive_utc();
+        assert_eq!(
+            when,
+            &serde_json::json!(want.format("%Y-%m-%dT%H:%M:%S").to_string())
+        );
+    }
 }

@@ -10,6 +10,7 @@ pub mod expand_array;
 mod formatting;
 pub mod functions;
 mod information_schema;
+pub mod interval_mul;
 mod like_escape;
 mod limits;
 mod pg_catalog;
@@ -42,6 +43,7 @@ pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> 
     admin_functions::register(ctx);
     expand_array::register(ctx);
     formatting::register(ctx);
+    interval_mul::register(ctx);
     like_escape::register(ctx);
     privileges::register(ctx);
     type_functions::register(ctx);

@@ -5,6 +5,8 @@
 
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
+use crate::dialect::interval_mul::INTERVAL_MUL;
+
 /// The prefix of the aliases the statement pipeline gives a select list's repeated unnamed
 /// expressions, which DataFusion needs and PostgreSQL does not.
 pub(super) const UNNAMED: &str = "__kubepg_unnamed_";
@@ -49,6 +51,8 @@ fn name_of(expr: &Expr, input: &LogicalPlan) -> String {
         Expr::Column(c) => computed_by(input, &c.name)
             .map(|e| name_of(unaliased(e), input))
             .unwrap_or_else(|| c.name.clone()),
+        // An operator the pipeline wrote as a function is still an operator.
+        Expr::ScalarFunction(f) if f.func.name() == INTERVAL_MUL => "?column?".into(),
         Expr::ScalarFunction(f) => f.func.name().to_string(),
         Expr::AggregateFunction(f) => f.func.name().to_string(),
         Expr::WindowFunction(w) => w.fun.name().to_string(),

@@ -15,6 +15,10 @@
 //! - `x::regclass` of a computed value (Metabase's describe-fields casts
 //!   `format('%I.%I', …)`): `pg_regclass(x)`, which resolves the name (`regclass.rs`).
 //!   Column operands are oids being shown as relations and stay casts.
+//! - `n * INTERVAL '…'` (Superset's epoch conversion, `now() - 7 * interval '1 day'`):
+//!   DataFusion cannot multiply an interval; `interval_mul(interval, n)` does
+//!   (`interval_mul.rs`). Beside it, the special value `TIMESTAMP 'epoch'` (DataFusion reads
+//!   only dates) is `TIMESTAMP '1970-01-01 00:00:00'`.
 //! - `ARRAY(SELECT …)` (psql's `\d+` and `\du`, pgcli): the subquery's values aggregated in
 //!   its order.
 //! - A scalar function in FROM (Grafana's search-path constraint reads
@@ -40,6 +44,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::names::UNNAMED;
 use crate::dialect::expand_array::ELEMENTS;
+use crate::dialect::interval_mul::INTERVAL_MUL;
 use crate::dialect::regclass::REGCLASS;
 
 /// The table functions whose one column PostgreSQL names after the alias.
@@ -117,6 +122,32 @@ impl VisitorMut for Rewriter {
                     && let Some(rows) = parse_expr(&format!("unnest({ELEMENTS}({array}))"))
                 {
                     *expr = rows;
+                }
+            }
+            Expr::TypedString(typed)
+                if matches!(
+                    typed.data_type,
+                    DataType::Timestamp(..) | DataType::TimestampNtz(_)
+                ) && matches!(&typed.value.value,
+                    Value::SingleQuotedString(v) if v.trim().eq_ignore_ascii_case("epoch")) =>
+            {
+                typed.value.value = Value::SingleQuotedString("1970-01-01 00:00:00".into());
+            }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Multiply,
+                right,
+            } if matches!(left.as_ref(), Expr::Interval(_))
+                || matches!(right.as_ref(), Expr::Interval(_)) =>
+            {
+                let (interval, factor) = if matches!(left.as_ref(), Expr::Interval(_)) {
+                    (left, right)
+                } else {
+                    (right, left)
+                };
+                if let Some(product) = parse_expr(&format!("{INTERVAL_MUL}({interval}, {factor})"))
+                {
+                    *expr = product;
                 }
             }
             Expr::Cast {
@@ -420,6 +451,17 @@ mod tests {
             ),
             "SELECT CAST(pg_regclass(FORMAT('%I.%I', s, t)) AS OID), \
              c.oid::pg_catalog.regclass, pg_regclass(('a' || t)) FROM x"
+        );
+    }
+
+    #[test]
+    fn products_with_an_interval_are_interval_mul() {
+        assert_eq!(
+            rewritten(
+                "SELECT timestamp 'epoch' + (r + 1) * interval '1 second', INTERVAL '1 day' * 2"
+            ),
+            "SELECT TIMESTAMP '1970-01-01 00:00:00' + interval_mul(INTERVAL '1 second', (r + 1)), \
+             interval_mul(INTERVAL '1 day', 2)"
         );
     }
 

@@ -764,6 +764,18 @@ async fn result_columns_are_named_as_postgresql_names_them() {
         .unwrap();
     let names: Vec<&str> = repeated[0].columns().iter().map(|c| c.name()).collect();
     assert_eq!(names, ["?column?", "?column?", "upper", "upper"]);
+    // A CTE's unnamed aggregate is its function's name to the query around it, and
+    // regexp_split_to_table gives rows (pgcli's casing query does both).
+    let words = rows(
+        &client,
+        r"WITH w AS (SELECT regexp_split_to_table('b a  b', '\s+') AS word, COUNT(1)
+          FROM (SELECT name FROM pods LIMIT 1) p GROUP BY word) SELECT word, count FROM w ORDER BY word",
+    )
+    .await;
+    assert_eq!(
+        words,
+        [["a", "1"], ["b", "2"]].map(|r| r.map(|v| Some(v.to_string())).to_vec())
+    );
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use super::call;
 use crate::error::Error;
 use crate::sqlstate::SqlState;
 
@@ -98,11 +99,7 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if scalar { 1 } else { args.number_rows };
+        let (_, rows) = call::rows(&args);
         let cost = (self.cost)(&args.args, rows)?;
         if cost > self.limit {
             return Err(Error::refused(

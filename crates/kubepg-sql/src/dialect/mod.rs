@@ -5,6 +5,7 @@
 
 mod admin_functions;
 mod arithmetic;
+mod call;
 mod catalog_rows;
 pub mod expand_array;
 mod formatting;
@@ -17,6 +18,7 @@ mod pg_catalog;
 mod primary_keys;
 mod privileges;
 pub mod regclass;
+pub mod regexp_split;
 mod type_functions;
 pub mod types;
 mod visibility;
@@ -46,6 +48,7 @@ pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> 
     interval_mul::register(ctx);
     like_escape::register(ctx);
     privileges::register(ctx);
+    regexp_split::register(ctx);
     type_functions::register(ctx);
     ctx.add_analyzer_rule(Arc::new(arithmetic::CheckedIntegers));
     limits::bound(ctx, value_limit);

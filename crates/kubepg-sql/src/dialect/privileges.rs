@@ -13,7 +13,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
@@ -21,6 +20,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use super::call;
 use crate::error::Error;
 use crate::sqlstate::SqlState;
 
@@ -110,11 +110,7 @@ impl ScalarUDFImpl for HasPrivilege {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if scalar { 1 } else { args.number_rows };
+        let (scalar, rows) = call::rows(&args);
         let last = args.args.last().expect("the signature has arguments");
         let privileges = cast(&last.to_array(rows)?, &DataType::Utf8)?;
         let privileges = privileges.as_string::<i32>();
@@ -126,10 +122,7 @@ impl ScalarUDFImpl for HasPrivilege {
                 self.holds(privileges.value(i)).map(Some)
             })
             .collect::<Result<BooleanArray>>()?;
-        if scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(Arc::new(out)))
+        call::answer(Arc::new(out), scalar)
     }
 }
 

@@ -15,6 +15,8 @@
 //! - `x::regclass` of a computed value (Metabase's describe-fields casts
 //!   `format('%I.%I', …)`): `pg_regclass(x)`, which resolves the name (`regclass.rs`).
 //!   Column operands are oids being shown as relations and stay casts.
+//! - `regexp_split_to_table(s, p)` (pgcli's casing query): the unnest of
+//!   `regexp_split_to_array(s, p)` (`regexp_split.rs`).
 //! - `n * INTERVAL '…'` (Superset's epoch conversion, `now() - 7 * interval '1 day'`):
 //!   DataFusion cannot multiply an interval; `interval_mul(interval, n)` does
 //!   (`interval_mul.rs`). Beside it, the special value `TIMESTAMP 'epoch'` (DataFusion reads
@@ -46,6 +48,7 @@ use super::names::UNNAMED;
 use crate::dialect::expand_array::ELEMENTS;
 use crate::dialect::interval_mul::INTERVAL_MUL;
 use crate::dialect::regclass::REGCLASS;
+use crate::dialect::regexp_split::SPLIT_TO_ARRAY;
 
 /// The table functions whose one column PostgreSQL names after the alias.
 const SCALAR_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
@@ -165,6 +168,17 @@ impl VisitorMut for Rewriter {
                 }
             }
             Expr::Function(f)
+                if f.name
+                    .to_string()
+                    .eq_ignore_ascii_case("regexp_split_to_table") =>
+            {
+                if let FunctionArguments::List(list) = &f.args
+                    && let Some(rows) = parse_expr(&format!("unnest({SPLIT_TO_ARRAY}({list}))"))
+                {
+                    *expr = rows;
+                }
+            }
+            Expr::Function(f)
                 if ["to_timestamp", "to_date"]
                     .iter()
                     .any(|n| f.name.to_string().eq_ignore_ascii_case(n)) =>
@@ -192,10 +206,18 @@ impl VisitorMut for Rewriter {
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         name_repeats(&mut query.body);
+        if let Some(with) = &mut query.with {
+            for cte in &mut with.cte_tables {
+                name_function_columns(&mut cte.query.body);
+            }
+        }
         ControlFlow::Continue(())
     }
 
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Derived { subquery, .. } = factor {
+            name_function_columns(&mut subquery.body);
+        }
         let TableFactor::Table {
             name,
             alias,
@@ -237,6 +259,39 @@ impl VisitorMut for Rewriter {
 fn is_regclass(data_type: &DataType) -> bool {
     let name = data_type.to_string().to_ascii_lowercase();
     name.strip_prefix("pg_catalog.").unwrap_or(&name) == "regclass"
+}
+
+/// Names the unnamed function calls of a CTE's or derived table's select list as PostgreSQL
+/// does (`count(1)` is column `count`), so that the query around it can refer to them
+/// (pgcli's casing query reads its CTE's `Count`). A name the list already has is left alone.
+fn name_function_columns(body: &mut SetExpr) {
+    let SetExpr::Select(select) = body else {
+        return;
+    };
+    let mut taken: HashSet<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_ascii_lowercase()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.to_ascii_lowercase()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(|i| i.value.to_ascii_lowercase())
+            }
+            _ => None,
+        })
+        .collect();
+    for item in &mut select.projection {
+        if let SelectItem::UnnamedExpr(expr @ Expr::Function(_)) = item
+            && let Expr::Function(f) = &*expr
+            && let Some(name) = f.name.0.last().map(|p| p.to_string().to_ascii_lowercase())
+            && taken.insert(name.clone())
+        {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::new(name),
+            };
+        }
+    }
 }
 
 /// Aliases every repeat of an unnamed select-list expression of `body`'s selects.
@@ -462,6 +517,26 @@ mod tests {
             ),
             "SELECT TIMESTAMP '1970-01-01 00:00:00' + interval_mul(INTERVAL '1 second', (r + 1)), \
              interval_mul(INTERVAL '1 day', 2)"
+        );
+    }
+
+    #[test]
+    fn split_to_table_is_the_unnest_of_split_to_array() {
+        assert_eq!(
+            rewritten(r"SELECT regexp_split_to_table(prosrc, '\W+') AS w FROM p"),
+            r"SELECT unnest(regexp_split_to_array(prosrc, '\W+')) AS w FROM p"
+        );
+    }
+
+    #[test]
+    fn functions_of_ctes_and_derived_tables_are_named_after_the_function() {
+        assert_eq!(
+            rewritten(
+                "WITH w AS (SELECT word, COUNT(1), max(x), max(y) FROM t GROUP BY word) \
+                 SELECT word, count, (SELECT 1) FROM w, (SELECT upper(a) FROM u) d"
+            ),
+            "WITH w AS (SELECT word, COUNT(1) AS count, max(x) AS max, max(y) FROM t GROUP BY word) \
+             SELECT word, count, (SELECT 1) FROM w, (SELECT upper(a) AS upper FROM u) d"
         );
     }
 

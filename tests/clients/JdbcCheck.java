@@ -45,7 +45,13 @@ public class JdbcCheck {
     static final String METABASE_DESCRIBE_INDEXES =
         "SELECT \"tmp\".\"table-schema\", \"tmp\".\"table-name\", TRIM(BOTH '\"' FROM PG_CATALOG.PG_GET_INDEXDEF(\"tmp\".\"ci_oid\", \"tmp\".\"pos\", FALSE)) AS \"field-name\" FROM (SELECT \"n\".\"nspname\" AS \"table-schema\", \"ct\".\"relname\" AS \"table-name\", \"ci\".\"oid\" AS \"ci_oid\", (INFORMATION_SCHEMA._PG_EXPANDARRAY(\"i\".\"indkey\")).\"n\" AS \"pos\" FROM \"pg_catalog\".\"pg_class\" AS \"ct\" INNER JOIN \"pg_catalog\".\"pg_namespace\" AS \"n\" ON \"ct\".\"relnamespace\" = \"n\".\"oid\" INNER JOIN \"pg_catalog\".\"pg_index\" AS \"i\" ON \"ct\".\"oid\" = \"i\".\"indrelid\" INNER JOIN \"pg_catalog\".\"pg_class\" AS \"ci\" ON \"ci\".\"oid\" = \"i\".\"indexrelid\" WHERE (PG_CATALOG.PG_GET_EXPR(\"i\".\"indpred\", \"i\".\"indrelid\") IS NULL) AND n.nspname !~ '^information_schema|catalog_history|pg_' AND (\"n\".\"nspname\" IN (?))) AS \"tmp\" WHERE \"tmp\".\"pos\" = 1";
 
-    static List<String> metabase(Connection c, String sql, String column, Object... params) throws SQLException {
+    interface RowText {
+        /** The row as text, or null to leave it out. */
+        String of(ResultSet rs) throws SQLException;
+    }
+
+    /** What `text` makes of each row of the pods table that Metabase's `sql` answers. */
+    static List<String> metabase(Connection c, String sql, RowText text, Object... params) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(sql)) {
             for (int i = 0; i < params.length; i++) {
                 ps.setObject(i + 1, params[i]);
@@ -53,8 +59,9 @@ public class JdbcCheck {
             ResultSet rs = ps.executeQuery();
             List<String> out = new ArrayList<>();
             while (rs.next()) {
-                if ("pods".equals(rs.getString("table-name"))) {
-                    out.add(rs.getString(column));
+                String row = "pods".equals(rs.getString("table-name")) ? text.of(rs) : null;
+                if (row != null) {
+                    out.add(row);
                 }
             }
             return out;
@@ -89,20 +96,10 @@ public class JdbcCheck {
             }
             emit("index_info", indexColumns);
             emit("best_row", column(md.getBestRowIdentifier(null, "public", "pods", DatabaseMetaData.bestRowSession, false), "COLUMN_NAME"));
-            List<String> fields = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement(METABASE_DESCRIBE_FIELDS)) {
-                ps.setString(1, "ALWAYS");
-                ps.setString(2, "public");
-                ps.setString(3, "public");
-                ResultSet rs = ps.executeQuery();
-                while (rs.next()) {
-                    if ("pods".equals(rs.getString("table-name")) && rs.getBoolean("pk?")) {
-                        fields.add(rs.getString("name") + ":" + rs.getString("database-type"));
-                    }
-                }
-            }
-            emit("metabase_key_fields", fields);
-            emit("metabase_index_fields", metabase(c, METABASE_DESCRIBE_INDEXES, "field-name", "public"));
+            emit("metabase_key_fields", metabase(c, METABASE_DESCRIBE_FIELDS,
+                rs -> rs.getBoolean("pk?") ? rs.getString("name") + ":" + rs.getString("database-type") : null,
+                "ALWAYS", "public", "public"));
+            emit("metabase_index_fields", metabase(c, METABASE_DESCRIBE_INDEXES, rs -> rs.getString("field-name"), "public"));
             emit("procedures_named_now", column(md.getProcedures(null, "pg_catalog", "now"), "PROCEDURE_NAME"));
             List<String> typeNames = column(md.getTypeInfo(), "TYPE_NAME");
             emit("type_info_has_jsonb", typeNames.contains("jsonb"));

@@ -11,11 +11,11 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
 };
-use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
+use super::call;
 use crate::error::Error;
 use crate::sqlstate::SqlState;
 
@@ -50,10 +50,7 @@ fn invoke(args: &[ColumnarValue]) -> Result<ColumnarValue> {
             multiply(spans.value(i), factors.value(i)).map(Some)
         })
         .collect::<Result<IntervalMonthDayNanoArray>>()?;
-    if scalar {
-        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-    }
-    Ok(ColumnarValue::Array(Arc::new(out)))
+    call::answer(Arc::new(out), scalar)
 }
 
 /// Rounded to microseconds, PostgreSQL's TSROUND.

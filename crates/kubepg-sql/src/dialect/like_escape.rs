@@ -13,6 +13,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
+use super::call;
 use crate::error::Error;
 use crate::sqlstate::SqlState;
 
@@ -45,13 +46,7 @@ fn like_escape(args: &[ColumnarValue]) -> Result<ColumnarValue> {
             }
         })
         .collect::<Result<StringArray>>()?;
-    let out = ColumnarValue::Array(Arc::new(out));
-    if scalar {
-        return Ok(ColumnarValue::Scalar(
-            datafusion::common::ScalarValue::try_from_array(&out.into_array(1)?, 0)?,
-        ));
-    }
-    Ok(out)
+    call::answer(Arc::new(out), scalar)
 }
 
 fn invalid(message: &str) -> datafusion::error::DataFusionError {

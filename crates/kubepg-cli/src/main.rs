@@ -18,16 +18,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc returns freed pages to the OS after a delay, but only while the thread that freed
 /// them keeps allocating: after a burst of sessions (each planned on a blocking-pool thread of
 /// its own) the idle threads kept ~700 MB resident for good (the soak in BENCHMARKS.md).
-/// Purging at once, and when a thread ends, gives it back. The option numbers are
-/// `mi_option_purge_delay` and `mi_option_abandoned_page_purge` of mimalloc 2's `mi_option_e`,
-/// which libmimalloc-sys has no constants for.
+/// Purging at once gives it back. The option number is `mi_option_purge_delay` of mimalloc 3's
+/// `mi_option_e` (the version libmimalloc-sys builds by default), which libmimalloc-sys has no
+/// constant for.
+///
+/// Transparent huge pages are off for the process: mimalloc asks for them on its arenas, and a
+/// 2 MiB page holding one live object stays resident whole, so after the soak's 100 sessions
+/// ~25 MiB stayed above the start and the idle server itself held ~24 MiB more. mimalloc's own
+/// `allow_thp` option only acts when read at its initialisation, before `main`; the process
+/// flag also covers the arena reserved then.
 fn return_freed_memory() {
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    const ABANDONED_PAGE_PURGE: libmimalloc_sys::mi_option_t = 12;
     // SAFETY: setting an option is a plain store into mimalloc's option table.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) };
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes no pointers; a kernel without it returns an error, which
+    // leaves huge pages as they were.
     unsafe {
-        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
-        libmimalloc_sys::mi_option_set(ABANDONED_PAGE_PURGE, 1);
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

@@ -10,6 +10,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+/// Scans of fewer objects are not kept: converting them again costs well under a millisecond,
+/// while every point query of a dashboard (one pod by namespace and name) would otherwise add
+/// an entry of its own, and a burst of them held the memo's whole bound (tens of MiB) long after
+/// the sessions had gone (the soak in BENCHMARKS.md).
+const MIN_ROWS: usize = 100;
+
 #[derive(Debug)]
 pub struct ScanMemo {
     max_bytes: usize,
@@ -53,10 +59,12 @@ impl ScanMemo {
     }
 
     /// Keeps `batches` under `key`, dropping the least recently used entries to stay within the
-    /// bound; batches larger than the whole bound are not kept.
+    /// bound; batches larger than the whole bound, or of fewer than [`MIN_ROWS`] rows, are not
+    /// kept.
     pub fn insert(&self, key: String, batches: Vec<RecordBatch>) {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        if bytes > self.max_bytes {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if bytes > self.max_bytes || rows < MIN_ROWS {
             return;
         }
         let mut inner = self.lock();
@@ -113,6 +121,11 @@ mod tests {
         assert!(memo.bytes() <= one * 2);
         memo.insert("huge".into(), vec![batch(10_000)]);
         assert!(memo.get("huge").is_none());
+        memo.insert("point".into(), vec![batch(1)]);
+        assert!(
+            memo.get("point").is_none(),
+            "a scan of one row is cheaper to build again"
+        );
         assert_eq!(memo.get("a").unwrap()[0].num_rows(), 1000);
     }
 }

@@ -169,8 +169,9 @@ public class MetabaseCheck {
     static final List<String> POD_COLUMNS = List.of(
         "_cluster", "name", "namespace", "uid", "api_version", "kind", "created", "resource_version",
         "generation", "labels", "annotations", "owner_references", "finalizers", "deleted",
-        "phase", "node_name", "pod_ip", "host_ip", "start_time", "ready", "restarts", "qos_class",
-        "service_account", "containers", "cpu_request", "memory_request", "spec", "status");
+        "phase", "node_name", "pod_ip", "host_ip", "qos_class", "ready", "restarts", "containers",
+        "cpu_request", "memory_request", "cpu_limit", "memory_limit", "start_time", "service_account",
+        "restart_policy", "images", "spec", "status");
     static final Set<String> RESOURCE_TABLES = Set.of("pods", "deployments", "nodes", "configmaps");
 
     // postgres.clj current-user-table-privileges, verbatim (joined with "\n" as Metabase does).

@@ -128,22 +128,23 @@ OBJECT_COLUMNS = [
     "generation", "labels", "annotations", "owner_references", "finalizers", "deleted",
 ]
 POD_COLUMNS = OBJECT_COLUMNS + [
-    "phase", "node_name", "pod_ip", "host_ip", "start_time", "ready", "restarts", "qos_class",
-    "service_account", "containers", "cpu_request", "memory_request", "spec", "status",
+    "phase", "node_name", "pod_ip", "host_ip", "qos_class", "ready", "restarts", "containers",
+    "cpu_request", "memory_request", "cpu_limit", "memory_limit", "start_time", "service_account",
+    "restart_policy", "images", "spec", "status",
 ]
 # PostgreSQL's type names (pg_type.typname) of the pods columns.
 POD_TYPES = dict(
     zip(
         POD_COLUMNS,
         ["text"] * 6 + ["timestamptz", "text", "int8"] + ["jsonb"] * 4 + ["timestamptz"]
-        + ["text"] * 4 + ["timestamptz", "bool", "int8", "text", "text", "jsonb", "float8", "float8", "jsonb", "jsonb"],
+        + ["text"] * 5 + ["bool", "int8", "int8", "float8", "int8", "float8", "int8", "timestamptz"]
+        + ["text", "text", "jsonb", "jsonb", "jsonb"],
     )
 )
-DEPLOYMENT_COLUMNS = OBJECT_COLUMNS + [
-    "replicas", "ready_replicas", "available_replicas", "updated_replicas", "spec", "status",
-]
-NODE_COLUMNS = OBJECT_COLUMNS + ["cpu_capacity", "memory_capacity", "ready", "spec", "status"]
-CONFIGMAP_COLUMNS = OBJECT_COLUMNS + ["data", "immutable"]
+# The columns a pod named only by its uid still has (reference.sql's `empty` pod of kind-b): the
+# key, its name (a snapshot object needs one), its kind, and the counts and lists kubepg
+# computes from the spec; every other column is NULL.
+SET_IN_EMPTY_POD = {"_cluster", "name", "uid", "api_version", "kind", "restarts", "containers", "images"}
 RESOURCE_TABLES = {"pods", "deployments", "nodes", "configmaps"}
 KUBEPG_TABLES = {"clusters", "resources"}
 KUBEPG_VIEWS = {"tables", "changes"}

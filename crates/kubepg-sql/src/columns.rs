@@ -108,6 +108,9 @@ pub struct ColumnSpec {
     pub get: Getter,
     /// The field-selector path the API server evaluates exactly like this column, if any.
     pub field_path: Option<String>,
+    /// Never NULL: the primary key's columns, which PostgreSQL makes NOT NULL and clients read
+    /// as such (pg_attribute.attnotnull, information_schema's is_nullable, JDBC's NULLABLE).
+    pub not_null: bool,
 }
 
 impl ColumnSpec {
@@ -117,7 +120,13 @@ impl ColumnSpec {
             ty,
             get,
             field_path: None,
+            not_null: false,
         }
+    }
+
+    pub(crate) fn not_null(mut self) -> Self {
+        self.not_null = true;
+        self
     }
 
     pub(crate) fn with_field(mut self, path: &str) -> Self {
@@ -126,7 +135,7 @@ impl ColumnSpec {
     }
 
     pub fn field(&self) -> Field {
-        let mut field = Field::new(&self.name, self.ty.arrow(), true);
+        let mut field = Field::new(&self.name, self.ty.arrow(), !self.not_null);
         if self.ty == ColType::Json {
             field = field.with_metadata([(PG_TYPE_KEY.to_string(), "jsonb".to_string())].into());
         }

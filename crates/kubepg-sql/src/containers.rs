@@ -13,12 +13,7 @@ pub fn columns() -> Vec<ColumnSpec> {
     let mut node = col("node_name", Text, "node_name");
     node.field_path = Some("spec.nodeName".into());
     vec![
-        ColumnSpec {
-            name: "_cluster".into(),
-            ty: Text,
-            get: Getter::Cluster,
-            field_path: None,
-        },
+        ColumnSpec::new("_cluster", Text, Getter::Cluster).not_null(),
         col("namespace", Text, "metadata.namespace"),
         pod_name,
         col("pod_uid", Text, "metadata.uid"),

@@ -310,6 +310,44 @@ mod tests {
     }
 
     #[test]
+    fn a_pods_requests_and_limits_are_what_the_scheduler_counts() {
+        let container = |cpu: &str, memory: &str| json!({"resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu}}});
+        let pods = [
+            // Two app containers sum; the overhead comes on top.
+            json!({"metadata": {"name": "a"}, "spec": {
+                "containers": [container("250m", "64Mi"), container("500m", "64Mi")],
+                "overhead": {"cpu": "250m"},
+            }}),
+            // An init container larger than the app containers' sum is the request.
+            json!({"metadata": {"name": "b"}, "spec": {
+                "containers": [container("100m", "1Gi")],
+                "initContainers": [container("2", "10Mi")],
+            }}),
+            // No container names a resource: NULL, not 0.
+            json!({"metadata": {"name": "c"}, "spec": {"containers": [{"name": "x"}]}}),
+        ];
+        let b = convert(&resource("", "v1", "Pod", "pods"), &pods);
+        let cores = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone()
+        };
+        let bytes = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        let (cpu, memory) = (cores("cpu_request"), bytes("memory_request"));
+        assert_eq!((cpu.value(0), memory.value(0)), (1.0, 128 << 20));
+        assert_eq!((cpu.value(1), memory.value(1)), (2.0, 1 << 30));
+        assert!(cpu.is_null(2) && memory.is_null(2));
+        assert_eq!(cores("cpu_limit").value(1), 2.0);
+        assert!(bytes("memory_limit").is_null(0));
+    }
+
+    #[test]
     fn a_kind_without_a_shape_keeps_its_other_fields_in_body() {
         let r = resource("example.com", "v1", "Gadget", "gadgets");
         let b = convert(

@@ -10,10 +10,11 @@ use crate::columns::{
     ColType::*, ColumnSpec, Getter, PathSeg, col, computed, count, rest, snake_case, text,
     with_field,
 };
+use crate::quantity::{json_bytes, json_cores};
 
 /// The full column list of a table over resources of one (group, plural).
 pub fn table_columns(resource: &ResourceInfo) -> Vec<ColumnSpec> {
-    let mut cols = vec![ColumnSpec::new("_cluster", Text, Getter::Cluster)];
+    let mut cols = vec![ColumnSpec::new("_cluster", Text, Getter::Cluster).not_null()];
     cols.push(
         ColumnSpec::new("name", Text, Getter::path("metadata.name")).with_field("metadata.name"),
     );
@@ -25,7 +26,7 @@ pub fn table_columns(resource: &ResourceInfo) -> Vec<ColumnSpec> {
         ));
     }
     cols.extend([
-        ColumnSpec::new("uid", Text, Getter::path("metadata.uid")),
+        ColumnSpec::new("uid", Text, Getter::Computed(uid)).not_null(),
         ColumnSpec::new("api_version", Text, Getter::ApiVersion),
         ColumnSpec::new("kind", Text, Getter::Kind),
         ColumnSpec::new(
@@ -101,6 +102,18 @@ pub fn typed_columns(group: &str, plural: &str) -> Vec<ColumnSpec> {
             computed("restarts", Int, pod_restarts),
             computed("containers", Int, |o| {
                 json!(o["spec"]["containers"].as_array().map_or(0, Vec::len))
+            }),
+            computed("cpu_request", Cores, |o| {
+                pod_resource(o, "requests", "cpu", json_cores).map_or(Value::Null, |c| json!(c))
+            }),
+            computed("memory_request", Bytes, |o| {
+                pod_resource(o, "requests", "memory", bytes).map_or(Value::Null, whole)
+            }),
+            computed("cpu_limit", Cores, |o| {
+                pod_resource(o, "limits", "cpu", json_cores).map_or(Value::Null, |c| json!(c))
+            }),
+            computed("memory_limit", Bytes, |o| {
+                pod_resource(o, "limits", "memory", bytes).map_or(Value::Null, whole)
             }),
             col("start_time", Timestamp, "status.startTime"),
             with_field(
@@ -357,15 +370,14 @@ pub fn crd_columns(crd: &CrdInfo) -> Vec<ColumnSpec> {
         } else {
             name
         };
-        cols.push(ColumnSpec {
-            name,
+        cols.push(ColumnSpec::new(
+            &name,
             ty,
-            get: Getter::Path(vec![
+            Getter::Path(vec![
                 PathSeg::Key(p.parent.clone()),
                 PathSeg::Key(p.name.clone()),
             ]),
-            field_path: None,
-        });
+        ));
     }
     for pc in &crd.printer_columns {
         let Some(path) = json_path(&pc.json_path) else {
@@ -385,12 +397,7 @@ pub fn crd_columns(crd: &CrdInfo) -> Vec<ColumnSpec> {
             "date" => Timestamp,
             _ => Text,
         };
-        cols.push(ColumnSpec {
-            name,
-            ty,
-            get: Getter::Path(path),
-            field_path: None,
-        });
+        cols.push(ColumnSpec::new(&name, ty, Getter::Path(path)));
     }
     cols
 }
@@ -427,6 +434,20 @@ impl ColumnSpec {
     }
 }
 
+/// The object's uid; one the API server never sent (a hand-written snapshot file) stands in as
+/// `namespace/name`, unique within the table's cluster as the key needs it to be.
+fn uid(o: &Value) -> Value {
+    let meta = &o["metadata"];
+    match &meta["uid"] {
+        Value::String(uid) => Value::String(uid.clone()),
+        _ => Value::String(match (meta["namespace"].as_str(), meta["name"].as_str()) {
+            (Some(ns), Some(name)) => format!("{ns}/{name}"),
+            (None, Some(name)) => name.to_string(),
+            _ => String::new(),
+        }),
+    }
+}
+
 fn condition_true(o: &Value, kind: &str) -> Value {
     match o["status"]["conditions"].as_array() {
         Some(conds) => conds
@@ -445,6 +466,40 @@ fn pod_restarts(o: &Value) -> Value {
         .filter_map(|c| c["restartCount"].as_i64())
         .sum();
     json!(sum)
+}
+
+/// A pod's effective request or limit of one resource, as the scheduler computes it: the sum
+/// over its containers or the largest init container's, whichever is more, plus the pod's
+/// overhead. `None` when no container names the resource.
+fn pod_resource(
+    o: &Value,
+    kind: &str,
+    resource: &str,
+    amount: fn(&Value) -> Option<f64>,
+) -> Option<f64> {
+    let of = |containers: &str| {
+        o["spec"][containers]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| amount(&c["resources"][kind][resource]))
+            .collect::<Vec<f64>>()
+    };
+    let (app, init) = (of("containers"), of("initContainers"));
+    if app.is_empty() && init.is_empty() {
+        return None;
+    }
+    let sum: f64 = app.iter().sum();
+    let init = init.into_iter().fold(0.0, f64::max);
+    Some(sum.max(init) + amount(&o["spec"]["overhead"][resource]).unwrap_or(0.0))
+}
+
+fn bytes(v: &Value) -> Option<f64> {
+    json_bytes(v).map(|b| b as f64)
+}
+
+fn whole(bytes: f64) -> Value {
+    json!(bytes as i64)
 }
 
 fn images(pod_spec: &Value) -> Value {

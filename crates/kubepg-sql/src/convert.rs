@@ -13,6 +13,7 @@ use datafusion::error::Result;
 use serde_json::{Map, Value};
 
 use crate::columns::{ColType, ColumnSpec, Getter, PathSeg, lookup};
+use crate::jsonb_text::jsonb_text;
 use crate::quantity::{json_bytes, json_cores};
 
 /// Builds batches of one table's projected columns.
@@ -113,6 +114,8 @@ impl Converter {
                         | (_, Cell::Owned(Value::Null)) => b.append_null(),
                         (ColType::Text, Cell::Ref(Value::String(s))) => b.append_value(s),
                         (ColType::Text, Cell::Owned(Value::String(s))) => b.append_value(s),
+                        (ColType::Json, Cell::Ref(v)) => b.append_value(jsonb_text(v)),
+                        (ColType::Json, Cell::Owned(v)) => b.append_value(jsonb_text(&v)),
                         (_, Cell::Ref(v)) => b.append_value(v.to_string()),
                         (_, Cell::Owned(v)) => b.append_value(v.to_string()),
                     }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod functions;
 pub mod guard;
 pub mod identity;
+pub mod jsonb_text;
 pub mod kinds;
 pub mod memo;
 pub mod observe;

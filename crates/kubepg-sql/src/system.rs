@@ -26,6 +26,7 @@ use crate::columns::{ColType, PG_TYPE_KEY};
 use crate::definition::Rows;
 use crate::error::Error;
 use crate::identity::SessionIdentity;
+use crate::jsonb_text::jsonb_text;
 use crate::redact;
 
 /// Schema `kubepg` of one session.
@@ -229,17 +230,17 @@ impl WatchChanges {
     }
 
     fn object(&self, change: &kubepg_kube::watch::Change) -> String {
-        let json = String::from_utf8_lossy(&change.object);
-        if self.show_secrets || !redact::is_secret(&change.key.group, &change.key.plural) {
-            return json.into_owned();
-        }
-        match serde_json::from_str(&json) {
+        let redact = !self.show_secrets && redact::is_secret(&change.key.group, &change.key.plural);
+        match serde_json::from_slice(&change.object) {
             Ok(mut value) => {
-                redact::redact_secret(&mut value);
-                value.to_string()
+                if redact {
+                    redact::redact_secret(&mut value);
+                }
+                jsonb_text(&value)
             }
             // Never show what could not be redacted.
-            Err(_) => String::new(),
+            Err(_) if redact => String::new(),
+            Err(_) => String::from_utf8_lossy(&change.object).into_owned(),
         }
     }
 }

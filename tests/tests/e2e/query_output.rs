@@ -95,8 +95,8 @@ fn csv_quotes_jsonb_and_leaves_out_headers_on_request() {
     assert_eq!(
         with_headers.ok(),
         "name,labels\n\
-         payments,\"{\"\"env\"\":\"\"prod\"\",\"\"team\"\":\"\"payments\"\"}\"\n\
-         shop,\"{\"\"env\"\":\"\"prod\"\",\"\"team\"\":\"\"web\"\"}\"\n"
+         payments,\"{\"\"env\"\": \"\"prod\"\", \"\"team\"\": \"\"payments\"\"}\"\n\
+         shop,\"{\"\"env\"\": \"\"prod\"\", \"\"team\"\": \"\"web\"\"}\"\n"
     );
     let without = common::query(["--demo", "-q", sql, "-o", "csv", "--no-headers"]);
     assert_eq!(

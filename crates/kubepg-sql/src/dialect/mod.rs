@@ -12,6 +12,7 @@ mod formatting;
 pub mod functions;
 mod information_schema;
 pub mod interval_mul;
+pub mod jsonb;
 mod like_escape;
 mod limits;
 mod pg_catalog;
@@ -46,6 +47,11 @@ pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> 
     expand_array::register(ctx);
     formatting::register(ctx);
     interval_mul::register(ctx);
+    jsonb::register(ctx);
+    datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut *ctx.state_ref().write(),
+        jsonb::planner(),
+    )?;
     like_escape::register(ctx);
     privileges::register(ctx);
     regexp_split::register(ctx);

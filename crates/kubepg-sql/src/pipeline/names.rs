@@ -6,6 +6,7 @@
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
 use crate::dialect::interval_mul::INTERVAL_MUL;
+use crate::dialect::jsonb::CONTAINS;
 
 /// The prefix of the aliases the statement pipeline gives a select list's repeated unnamed
 /// expressions, which DataFusion needs and PostgreSQL does not.
@@ -52,7 +53,9 @@ fn name_of(expr: &Expr, input: &LogicalPlan) -> String {
             .map(|e| name_of(unaliased(e), input))
             .unwrap_or_else(|| c.name.clone()),
         // An operator the pipeline wrote as a function is still an operator.
-        Expr::ScalarFunction(f) if f.func.name() == INTERVAL_MUL => "?column?".into(),
+        Expr::ScalarFunction(f) if [INTERVAL_MUL, CONTAINS].contains(&f.func.name()) => {
+            "?column?".into()
+        }
         Expr::ScalarFunction(f) => f.func.name().to_string(),
         Expr::AggregateFunction(f) => f.func.name().to_string(),
         Expr::WindowFunction(w) => w.fun.name().to_string(),

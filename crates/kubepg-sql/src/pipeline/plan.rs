@@ -146,20 +146,28 @@ pub(crate) fn describe_plan(plan: &LogicalPlan) -> Result<Described> {
 
 /// The type each parameter is cast to where it appears as `$n::type`: DataFusion infers a
 /// parameter's type from what it is compared with, not from a cast, and PostgreSQL describes
-/// `$1::int8` as int8 (asyncpg then sends an int, not text).
+/// `$1::int8` as int8 (asyncpg then sends an int, not text). `$1::jsonb`, written as
+/// `jsonb($1)`, is text: an untyped value that looks like `{…}` would be read as an array.
 fn placeholder_casts(plan: &LogicalPlan) -> std::collections::HashMap<String, DataType> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    use datafusion::logical_expr::expr::{Cast, Placeholder, TryCast};
+    use datafusion::logical_expr::expr::{Cast, Placeholder, ScalarFunction, TryCast};
     let mut casts = std::collections::HashMap::new();
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
-                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
-                    && let Expr::Placeholder(Placeholder { id, field: None }) = expr.as_ref()
-                {
-                    casts
-                        .entry(id.clone())
-                        .or_insert_with(|| field.data_type().clone());
+                let typed = match e {
+                    Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                        Some((expr.as_ref(), field.data_type().clone()))
+                    }
+                    Expr::ScalarFunction(ScalarFunction { func, args })
+                        if func.name() == crate::dialect::jsonb::JSONB && args.len() == 1 =>
+                    {
+                        Some((&args[0], DataType::Utf8))
+                    }
+                    _ => None,
+                };
+                if let Some((Expr::Placeholder(Placeholder { id, field: None }), ty)) = typed {
+                    casts.entry(id.clone()).or_insert(ty);
                 }
                 Ok(TreeNodeRecursion::Continue)
             })

@@ -15,6 +15,8 @@
 //! - `x::regclass` of a computed value (Metabase's describe-fields casts
 //!   `format('%I.%I', …)`): `pg_regclass(x)`, which resolves the name (`regclass.rs`).
 //!   Column operands are oids being shown as relations and stay casts.
+//! - `x::jsonb` and `x::json`: DataFusion has no JSON type; `jsonb(x)` checks and normalises
+//!   the text and is described as jsonb (`jsonb.rs`).
 //! - `regexp_split_to_table(s, p)` (pgcli's casing query): the unnest of
 //!   `regexp_split_to_array(s, p)` (`regexp_split.rs`).
 //! - `n * INTERVAL '…'` (Superset's epoch conversion, `now() - 7 * interval '1 day'`):
@@ -47,6 +49,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use super::names::UNNAMED;
 use crate::dialect::expand_array::ELEMENTS;
 use crate::dialect::interval_mul::INTERVAL_MUL;
+use crate::dialect::jsonb::JSONB;
 use crate::dialect::regclass::REGCLASS;
 use crate::dialect::regexp_split::SPLIT_TO_ARRAY;
 
@@ -164,6 +167,15 @@ impl VisitorMut for Rewriter {
                 ) =>
             {
                 if let Some(call) = parse_expr(&format!("{REGCLASS}({operand})")) {
+                    *expr = call;
+                }
+            }
+            Expr::Cast {
+                expr: operand,
+                data_type: DataType::JSON | DataType::JSONB,
+                ..
+            } => {
+                if let Some(call) = parse_expr(&format!("{JSONB}({operand})")) {
                     *expr = call;
                 }
             }

@@ -131,6 +131,32 @@ async fn typed_columns_carry_real_types_and_quantities_become_numbers() {
     );
     let rows = common::sorted_rows(&engine, None, "SELECT k8s_quantity('500m'), k8s_quantity('1Gi'), labels_match('{\"app\":\"web\"}', 'app in (web,api),!legacy')").await;
     assert_eq!(rows, [["0.5", "1073741824.0", "true"]]);
+    // jsonb: a cast checks and normalises, containment follows PostgreSQL over the real pods.
+    let rows = common::sorted_rows(
+        &engine,
+        None,
+        "SELECT '{\"b\":1,\"a\":[1,2]}'::jsonb, '[\"x\",\"y\"]'::jsonb @> '\"x\"'",
+    )
+    .await;
+    assert_eq!(rows, [["{\"a\": [1, 2], \"b\": 1}", "true"]]);
+    let contained = common::sorted_rows(
+        &engine,
+        None,
+        "SELECT count(*) FROM pods WHERE labels @> '{\"app\": \"web\"}'::jsonb",
+    )
+    .await;
+    let by_label = common::sorted_rows(
+        &engine,
+        None,
+        "SELECT count(*) FROM pods WHERE labels ->> 'app' = 'web'",
+    )
+    .await;
+    assert_eq!(contained, by_label);
+    assert_ne!(by_label, [["0"]], "the seeded cluster has app=web pods");
+    let err = common::rows(&engine, None, "SELECT 'not json'::jsonb")
+        .await
+        .expect_err("not json");
+    assert_eq!(err.sqlstate(), "22P02", "{err}");
     let rows = common::sorted_rows(
         &engine,
         None,

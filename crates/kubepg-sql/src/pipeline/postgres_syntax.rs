@@ -15,6 +15,9 @@
 //! - `x::regclass` of a computed value (Metabase's describe-fields casts
 //!   `format('%I.%I', …)`): `pg_regclass(x)`, which resolves the name (`regclass.rs`).
 //!   Column operands are oids being shown as relations and stay casts.
+//! - `x::regtype::text` (pgcli's column and function listings): the type's name, as
+//!   PostgreSQL's regtype output gives it, which is `format_type(x, NULL)`; kubepg's regtype
+//!   is the oid itself, so its text would be the number.
 //! - `x::jsonb` and `x::json`: DataFusion has no JSON type; `jsonb(x)` checks and normalises
 //!   the text and is described as jsonb (`jsonb.rs`).
 //! - `regexp_split_to_table(s, p)` (pgcli's casing query): the unnest of
@@ -171,6 +174,19 @@ impl VisitorMut for Rewriter {
                 }
             }
             Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } if matches!(plain_type(data_type).as_str(), "text" | "varchar")
+                && matches!(inner.as_ref(), Expr::Cast { data_type, .. } if plain_type(data_type) == "regtype") =>
+            {
+                if let Expr::Cast { expr: operand, .. } = inner.as_ref()
+                    && let Some(call) = parse_expr(&format!("format_type({operand}, NULL)"))
+                {
+                    *expr = call;
+                }
+            }
+            Expr::Cast {
                 expr: operand,
                 data_type: DataType::JSON | DataType::JSONB,
                 ..
@@ -269,8 +285,15 @@ impl VisitorMut for Rewriter {
 }
 
 fn is_regclass(data_type: &DataType) -> bool {
+    plain_type(data_type) == "regclass"
+}
+
+/// A type's name as written, lower-case, without `pg_catalog.`.
+fn plain_type(data_type: &DataType) -> String {
     let name = data_type.to_string().to_ascii_lowercase();
-    name.strip_prefix("pg_catalog.").unwrap_or(&name) == "regclass"
+    name.strip_prefix("pg_catalog.")
+        .unwrap_or(&name)
+        .to_string()
 }
 
 /// Names the unnamed function calls of a CTE's or derived table's select list as PostgreSQL
@@ -506,6 +529,16 @@ mod tests {
             ),
             "SELECT (unnest(pg_expandarray_elements(i.indkey))).n, \
              unnest(pg_expandarray_elements(i.indkey)) AS keys FROM i"
+        );
+    }
+
+    #[test]
+    fn a_regtype_shown_as_text_is_the_types_name() {
+        assert_eq!(
+            rewritten(
+                "SELECT a.atttypid::regtype::text, t::pg_catalog.regtype::varchar, t::regtype FROM a"
+            ),
+            "SELECT format_type(a.atttypid, NULL), format_type(t, NULL), t::regtype FROM a"
         );
     }
 

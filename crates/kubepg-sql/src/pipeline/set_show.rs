@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Reset, Set, Statement, UnaryOperator, Value};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, Reset, Set, Statement, TransactionMode, UnaryOperator, Value,
+};
 
 use super::hook::Hook;
 use super::outcome::{Described, Effect, Outcome, computed, text_columns};
@@ -123,8 +125,25 @@ fn set_statement(settings: &SessionSettings, set: &Set) -> Result<()> {
         Set::SetNames { charset_name, .. } => {
             settings.set("client_encoding", &charset_name.to_string())
         }
-        // Transaction modes and session characteristics: every transaction is read-only,
-        // and the read-only guard refuses writes whatever the client asked for.
+        // The isolation level a session asks for is what it reads back (pgjdbc's
+        // getTransactionIsolation after Metabase's setTransactionIsolation); every level is
+        // the same here, reads of the clusters' current state. Other transaction modes: every
+        // transaction is read-only, and the read-only guard refuses writes whatever the client
+        // asked for.
+        Set::SetTransaction {
+            modes,
+            session: true,
+            ..
+        } => {
+            for mode in modes {
+                if let TransactionMode::IsolationLevel(level) = mode {
+                    let level = level.to_string().to_ascii_lowercase();
+                    settings.set("default_transaction_isolation", &level)?;
+                    settings.set("transaction_isolation", &level)?;
+                }
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

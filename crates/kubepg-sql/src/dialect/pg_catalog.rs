@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, new_null_array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::MemTable;
@@ -66,10 +66,15 @@ struct PgCatalog {
 #[async_trait]
 impl SchemaProvider for PgCatalog {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(EMPTY_VIEWS.iter().map(|(name, _)| name.to_string()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some((_, columns)) = EMPTY_VIEWS.iter().find(|(n, _)| *n == name) {
+            return Ok(Some(empty_view(columns)?));
+        }
         let table = self.inner.table(name).await?;
         if name == "pg_settings"
             && let Some(table) = table
@@ -112,8 +117,51 @@ impl SchemaProvider for PgCatalog {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        EMPTY_VIEWS.iter().any(|(n, _)| *n == name) || self.inner.table_exist(name)
     }
+}
+
+/// Catalog views datafusion-pg-catalog lacks that DBeaver's navigator reads, with PostgreSQL's
+/// columns: kubepg has no row-level security policies and no extensions to install, so they
+/// are empty, as on a PostgreSQL without either. `name` columns are text, as kubepg's are.
+const EMPTY_VIEWS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "pg_policies",
+        &[
+            ("schemaname", "text"),
+            ("tablename", "text"),
+            ("policyname", "text"),
+            ("permissive", "text"),
+            ("roles", "text[]"),
+            ("cmd", "text"),
+            ("qual", "text"),
+            ("with_check", "text"),
+        ],
+    ),
+    (
+        "pg_available_extensions",
+        &[
+            ("name", "text"),
+            ("default_version", "text"),
+            ("installed_version", "text"),
+            ("comment", "text"),
+        ],
+    ),
+];
+
+fn empty_view(columns: &[(&str, &str)]) -> Result<Arc<dyn TableProvider>> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, ty)| {
+            let ty = match *ty {
+                "text[]" => DataType::new_list(DataType::Utf8, true),
+                _ => DataType::Utf8,
+            };
+            Field::new(*name, ty, true)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
 }
 
 impl PgCatalog {

@@ -12,6 +12,7 @@ mod formatting;
 pub mod functions;
 mod information_schema;
 pub mod interval_mul;
+mod json_build;
 pub mod jsonb;
 mod like_escape;
 mod limits;
@@ -47,6 +48,7 @@ pub fn install_shared(ctx: &SessionContext, catalog: &str, value_limit: u64) -> 
     expand_array::register(ctx);
     formatting::register(ctx);
     interval_mul::register(ctx);
+    json_build::register(ctx);
     jsonb::register(ctx);
     datafusion::execution::FunctionRegistry::register_expr_planner(
         &mut *ctx.state_ref().write(),

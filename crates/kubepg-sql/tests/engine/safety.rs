@@ -160,6 +160,24 @@ async fn typed_columns_carry_real_types_and_quantities_become_numbers() {
     let rows = common::sorted_rows(
         &engine,
         None,
+        "SELECT json_build_object('a', 1, 'b', 'x', 'c', NULL), \
+         jsonb_build_object('b', true, 'a', 2.5, 'j', '{\"x\":1}'::jsonb)",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [[
+            "{\"a\" : 1, \"b\" : \"x\", \"c\" : null}",
+            "{\"a\": 2.5, \"b\": true, \"j\": {\"x\": 1}}"
+        ]]
+    );
+    let err = common::rows(&engine, None, "SELECT json_build_object('a')")
+        .await
+        .expect_err("odd arguments");
+    assert_eq!(err.sqlstate(), "22023", "{err}");
+    let rows = common::sorted_rows(
+        &engine,
+        None,
         "SELECT phase, count(*) FROM pods GROUP BY phase",
     )
     .await;

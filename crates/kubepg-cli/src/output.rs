@@ -179,13 +179,13 @@ impl Printer {
     }
 }
 
-/// A cell as text, the way psql prints it: NULL empty, JSON compact.
+/// A cell as text, the way psql prints it: NULL empty, JSON as PostgreSQL prints jsonb.
 fn plain(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Bool(b) => if *b { "t" } else { "f" }.to_string(),
-        other => other.to_string(),
+        other => kubepg_sql::jsonb_text::jsonb_text(other),
     }
 }
 

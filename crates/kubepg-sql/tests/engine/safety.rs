@@ -19,7 +19,7 @@ async fn secret_values_are_redacted_and_their_keys_kept() {
         rows,
         [[
             "db-credentials",
-            r#"{"password":"<redacted>","username":"<redacted>"}"#,
+            r#"{"password": "<redacted>", "username": "<redacted>"}"#,
             "∅"
         ]]
     );

@@ -83,10 +83,7 @@ def main(dsn):
             ]
             name = f"{ident(schema)}.{ident(table)}"
             names = ", ".join(ident(c) for c, _, _ in columns)
-            # Rows as kubepg's text output: COPY's for tables, literals for the views.
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY (SELECT {names} FROM {name}) TO STDOUT") as copy:
-                    data = b"".join(bytes(chunk) for chunk in copy).decode()
+            # Rows as kubepg's text output: literals for the views, COPY's for tables.
             if kind == "VIEW":
                 # kubepg computes its views when read; here they are views over literal rows.
                 rows = conn.execute(f"SELECT {', '.join(f'{ident(c)}::text' for c, _, _ in columns)} FROM {name}").fetchall()
@@ -105,6 +102,9 @@ def main(dsn):
             if key:
                 lines.append(f"    PRIMARY KEY ({', '.join(ident(k) for k in key)})")
             out.append(f"\nCREATE TABLE {name} (\n" + ",\n".join(lines) + "\n);\n")
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY (SELECT {names} FROM {name}) TO STDOUT") as copy:
+                    data = b"".join(bytes(chunk) for chunk in copy).decode()
             if data:
                 out.append(f"COPY {name} ({names}) FROM stdin;\n{data}\\.\n")
     out.append(FOOTER)

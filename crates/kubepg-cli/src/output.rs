@@ -10,7 +10,6 @@ use kubepg_sql::arrow::array::{Array, AsArray};
 use kubepg_sql::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use kubepg_sql::arrow::record_batch::RecordBatch;
 use kubepg_sql::arrow::util::display::{ArrayFormatter, FormatOptions};
-use kubepg_sql::columns::PG_TYPE_KEY;
 use kubepg_sql::pipeline::CopyFormat;
 use kubepg_sql::time_zone::{SessionZone, timestamps_as_text};
 use serde_json::{Map, Value};
@@ -262,10 +261,7 @@ pub fn to_rows(batch: &RecordBatch, zone: Option<&SessionZone>) -> anyhow::Resul
     let schema = batch.schema();
     let mut columns: Vec<Vec<Value>> = Vec::with_capacity(batch.num_columns());
     for (field, array) in schema.fields().iter().zip(batch.columns()) {
-        let jsonb = field
-            .metadata()
-            .get(PG_TYPE_KEY)
-            .is_some_and(|t| t == "jsonb");
+        let jsonb = kubepg_sql::columns::is_jsonb(field);
         let n = array.len();
         let mut col = Vec::with_capacity(n);
         match array.data_type() {

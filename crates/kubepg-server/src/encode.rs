@@ -20,16 +20,11 @@ use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::pgwire::messages::copy::CopyData;
 use datafusion_postgres::pgwire::messages::data::DataRow;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
-use kubepg_sql::columns::PG_TYPE_KEY;
 use kubepg_sql::pipeline::CopyFormat;
 use kubepg_sql::time_zone::{SessionZone, timestamps_as_text};
 
 fn is_jsonb(field: &datafusion::arrow::datatypes::Field) -> bool {
-    field
-        .metadata()
-        .get(PG_TYPE_KEY)
-        .is_some_and(|t| t == "jsonb")
-        && field.data_type() == &DataType::Utf8
+    kubepg_sql::columns::is_jsonb(field) && field.data_type() == &DataType::Utf8
 }
 
 /// RowDescription fields of a result: arrow-pg's mapping, with kubepg's JSON columns as

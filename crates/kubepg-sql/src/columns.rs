@@ -135,12 +135,25 @@ impl ColumnSpec {
     }
 
     pub fn field(&self) -> Field {
-        let mut field = Field::new(&self.name, self.ty.arrow(), !self.not_null);
         if self.ty == ColType::Json {
-            field = field.with_metadata([(PG_TYPE_KEY.to_string(), "jsonb".to_string())].into());
+            return jsonb_field(&self.name, !self.not_null);
         }
-        field
+        Field::new(&self.name, self.ty.arrow(), !self.not_null)
     }
+}
+
+/// A JSON text field that clients are told is jsonb.
+pub fn jsonb_field(name: &str, nullable: bool) -> Field {
+    Field::new(name, ColType::Json.arrow(), nullable)
+        .with_metadata([(PG_TYPE_KEY.to_string(), ColType::Json.pg_name().to_string())].into())
+}
+
+/// Whether `field` is described to clients as jsonb ([`jsonb_field`]).
+pub fn is_jsonb(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(PG_TYPE_KEY)
+        .is_some_and(|t| t == ColType::Json.pg_name())
 }
 
 pub fn schema_of(columns: &[ColumnSpec]) -> SchemaRef {

@@ -22,7 +22,7 @@ use kubepg_kube::WatchCache;
 use kubepg_kube::watch::ResourceKey;
 
 use crate::catalog::{ClusterStatus, TableSet};
-use crate::columns::{ColType, PG_TYPE_KEY};
+use crate::columns::{ColType, jsonb_field};
 use crate::definition::Rows;
 use crate::error::Error;
 use crate::identity::SessionIdentity;
@@ -214,8 +214,7 @@ struct WatchChanges {
 
 impl WatchChanges {
     fn schema_ref() -> SchemaRef {
-        let object = Field::new("object", ColType::Json.arrow(), true)
-            .with_metadata([(PG_TYPE_KEY.to_string(), ColType::Json.pg_name().to_string())].into());
+        let object = jsonb_field("object", true);
         Arc::new(Schema::new(vec![
             timestamptz("time"),
             Field::new("cluster", DataType::Utf8, false),

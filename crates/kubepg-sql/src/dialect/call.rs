@@ -3,6 +3,8 @@
 //! folding sees a constant.
 
 use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
@@ -14,6 +16,14 @@ pub(super) fn rows(args: &ScalarFunctionArgs) -> (bool, usize) {
         .iter()
         .all(|a| matches!(a, ColumnarValue::Scalar(_)));
     (scalar, if scalar { 1 } else { args.number_rows })
+}
+
+/// Every argument as text, `rows` long.
+pub(super) fn texts(args: &ScalarFunctionArgs, rows: usize) -> Result<Vec<ArrayRef>> {
+    args.args
+        .iter()
+        .map(|a| Ok(cast(&a.to_array(rows)?, &DataType::Utf8)?))
+        .collect()
 }
 
 /// `out` as the call's answer: its one value when the arguments were all scalars.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Float64Type, Int64Type, UInt64Type};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -18,7 +18,7 @@ use datafusion::prelude::SessionContext;
 use serde_json::{Map, Value};
 
 use super::call;
-use crate::columns::PG_TYPE_KEY;
+use crate::columns::{is_jsonb, jsonb_field};
 use crate::error::Error;
 use crate::jsonb_text::jsonb_text;
 use crate::sqlstate::SqlState;
@@ -55,10 +55,7 @@ impl ScalarUDFImpl for BuildObject {
 
     /// Described as jsonb (kubepg has no separate json type), never NULL.
     fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(
-            Field::new(self.name, DataType::Utf8, false)
-                .with_metadata([(PG_TYPE_KEY.to_string(), "jsonb".to_string())].into()),
-        ))
+        Ok(Arc::new(jsonb_field(self.name, false)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -75,11 +72,7 @@ impl ScalarUDFImpl for BuildObject {
             .iter()
             .map(|a| normalized(&a.to_array(rows)?))
             .collect::<Result<Vec<_>>>()?;
-        let embedded: Vec<bool> = args
-            .arg_fields
-            .iter()
-            .map(|f| f.metadata().get(PG_TYPE_KEY).is_some_and(|t| t == "jsonb"))
-            .collect();
+        let embedded: Vec<bool> = args.arg_fields.iter().map(|f| is_jsonb(f)).collect();
         let mut out = StringBuilder::new();
         for row in 0..rows {
             let mut pairs = Vec::with_capacity(arrays.len() / 2);

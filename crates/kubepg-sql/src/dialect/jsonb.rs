@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanBuilder, StringBuilder};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::DFSchema;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -22,7 +21,7 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 use serde_json::Value;
 
 use super::call;
-use crate::columns::PG_TYPE_KEY;
+use crate::columns::jsonb_field;
 use crate::error::Error;
 use crate::jsonb_text::jsonb_text;
 use crate::sqlstate::SqlState;
@@ -80,16 +79,13 @@ impl ScalarUDFImpl for Jsonb {
     /// Described to clients as jsonb, as kubepg's JSON columns are.
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
-        Ok(Arc::new(
-            Field::new(self.name(), DataType::Utf8, nullable)
-                .with_metadata([(PG_TYPE_KEY.to_string(), "jsonb".to_string())].into()),
-        ))
+        Ok(Arc::new(jsonb_field(self.name(), nullable)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (scalar, rows) = call::rows(&args);
-        let text = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
-        let text = text.as_string::<i32>();
+        let texts = call::texts(&args, rows)?;
+        let text = texts[0].as_string::<i32>();
         let mut out = StringBuilder::with_capacity(rows, text.value_data().len());
         for v in text.iter() {
             match v {
@@ -123,11 +119,7 @@ impl ScalarUDFImpl for Contains {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (scalar, rows) = call::rows(&args);
-        let texts = args
-            .args
-            .iter()
-            .map(|a| cast(&a.to_array(rows)?, &DataType::Utf8))
-            .collect::<Result<Vec<_>, _>>()?;
+        let texts = call::texts(&args, rows)?;
         let (outer, inner) = (texts[0].as_string::<i32>(), texts[1].as_string::<i32>());
         // The right side is most often one literal: parsed once.
         let mut parsed: Option<(String, Value)> = None;

@@ -25,7 +25,7 @@ use datafusion::prelude::SessionContext;
 use super::catalog_rows::{int64, namespaces, relations_of, rows, strings};
 use super::primary_keys::{self, KeyTable, Keys, WithKeys};
 use super::{regclass, visibility};
-use crate::columns::PG_TYPE_KEY;
+use crate::columns::is_jsonb;
 use crate::settings::SessionSettings;
 
 /// Replaces the `pg_catalog` schema of `catalog` with the corrected one.
@@ -223,11 +223,7 @@ impl PgAttribute {
                     continue;
                 };
                 for field in table.schema().fields() {
-                    if field
-                        .metadata()
-                        .get(PG_TYPE_KEY)
-                        .is_some_and(|t| t == "jsonb")
-                    {
+                    if is_jsonb(field) {
                         out.insert((
                             schema_name.clone(),
                             table_name.clone(),

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, ListBuilder, StringBuilder};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -55,11 +54,7 @@ impl ScalarUDFImpl for SplitToArray {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (scalar, rows) = call::rows(&args);
-        let texts = args
-            .args
-            .iter()
-            .map(|a| cast(&a.to_array(rows)?, &DataType::Utf8))
-            .collect::<Result<Vec<_>, _>>()?;
+        let texts = call::texts(&args, rows)?;
         let strings = texts[0].as_string::<i32>();
         let patterns = texts[1].as_string::<i32>();
         let flags = texts.get(2).map(|f| f.as_string::<i32>());

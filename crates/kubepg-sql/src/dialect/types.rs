@@ -5,15 +5,11 @@
 use datafusion::arrow::datatypes::{DataType, Field};
 use postgres_types::Type;
 
-use crate::columns::PG_TYPE_KEY;
+use crate::columns::is_jsonb;
 
 /// The PostgreSQL type of a column.
 pub fn pg_type(field: &Field) -> Type {
-    if field
-        .metadata()
-        .get(PG_TYPE_KEY)
-        .is_some_and(|t| t == "jsonb")
-    {
+    if is_jsonb(field) {
         return Type::JSONB;
     }
     of(field.data_type())
